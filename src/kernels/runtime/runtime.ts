@@ -1,0 +1,335 @@
+/**
+ * The device layer's queue: one open command encoder, a uniform ring, cached bind groups, async readback.
+ *
+ * Work is encoded as it is asked for and submitted only when data is awaited (`read`), on an explicit `flush()`,
+ * or automatically every `autoFlushEvery` dispatches (so lavapipe's threads start on a long step before it is
+ * fully encoded). No kernel submits on its own and nothing here waits on the GPU except `read`.
+ *
+ * Ordering: `queue.writeBuffer` runs on the queue timeline *before* the not-yet-submitted encoder, so an upload
+ * into a buffer that pending commands still use goes through a staging copy encoded in order; an upload into an
+ * untouched buffer is written directly.
+ *
+ * Waiting: awaiting a Dawn promise busy-polls node's main thread, which on 2 cores steals a core from lavapipe.
+ * `read` therefore sleeps for the GPU time it expects (learned from earlier reads) before it awaits.
+ */
+import { BufferPool, sizeClass, type PooledBuffer } from './pool.ts';
+import { PipelineCache, type Kernel, type CompiledKernel } from './kernel.ts';
+import { deviceLostReason, getGpu, type Gpu } from './gpu.ts';
+
+/** A byte range of a pooled buffer: what a tensor's storage is and what a kernel binds. */
+export interface BufferView {
+  readonly pooled: PooledBuffer;
+  /** Byte offset into the buffer (a multiple of the device's minStorageBufferOffsetAlignment). */
+  readonly offset: number;
+  /** Bytes (a multiple of 4). */
+  readonly size: number;
+}
+
+export interface RuntimeStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  uploads: number;
+  stagedUploads: number;
+}
+
+const MAX_WORKGROUPS_PER_DIM = 65535;
+const RING_SLOTS = 1024;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  /** Submit after this many dispatches even if nobody awaits (measured in `npm run bench`). */
+  autoFlushEvery = 64;
+  readonly stats: RuntimeStats = { dispatches: 0, submits: 0, readbacks: 0, uploads: 0, stagedUploads: 0 };
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatchesInEncoder = 0;
+  /** Buffer ids used by commands in the open encoder (uploads into these must be staged). */
+  private readonly touched = new Set<number>();
+  private readonly slotBytes: number;
+  private readonly ring: GPUBuffer;
+  private readonly ringData: ArrayBuffer;
+  private readonly ringU32: Uint32Array;
+  private readonly ringI32: Int32Array;
+  private readonly ringF32: Float32Array;
+  private ringSlotsUsed = 0;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly stagingToDestroy: GPUBuffer[] = [];
+  private readonly readbackPool = new Map<number, GPUBuffer[]>();
+  private readonly scopeErrors: Promise<GPUError | null>[] = [];
+
+  // Adaptive wait: milliseconds of GPU time per dispatch, learned from completed reads.
+  private msPerDispatch = 0.05;
+  private dispatchesInFlight = 0;
+  private firstInFlightSubmit = 0;
+
+  constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    this.pool = new BufferPool(this.device);
+    this.pipelines = new PipelineCache(this.device);
+    this.slotBytes = Math.max(256, this.device.limits.minUniformBufferOffsetAlignment);
+    this.ring = this.device.createBuffer({
+      size: this.slotBytes * RING_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform-ring',
+    });
+    this.ringData = new ArrayBuffer(this.slotBytes * RING_SLOTS);
+    this.ringU32 = new Uint32Array(this.ringData);
+    this.ringI32 = new Int32Array(this.ringData);
+    this.ringF32 = new Float32Array(this.ringData);
+  }
+
+  get storageAlignment(): number {
+    return this.device.limits.minStorageBufferOffsetAlignment;
+  }
+
+  private checkDevice(): void {
+    const lost = deviceLostReason();
+    if (lost) throw new Error(`The GPU device was lost (${lost}); restart the process.`);
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    this.checkDevice();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) {
+      this.device.pushErrorScope('validation');
+      this.device.pushErrorScope('out-of-memory');
+      this.encoder = this.device.createCommandEncoder();
+    }
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (this.pass) return this.pass;
+    this.pass = this.openEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  /** Splits a 1-D thread count into a workgroup grid whose x fits the per-dimension limit. */
+  static grid1D(threads: number, workgroupSize: number): [number, number, number] {
+    const groups = Math.max(1, Math.ceil(threads / workgroupSize));
+    if (groups <= MAX_WORKGROUPS_PER_DIM) return [groups, 1, 1];
+    const y = Math.ceil(groups / MAX_WORKGROUPS_PER_DIM);
+    return [Math.ceil(groups / y), y, 1];
+  }
+
+  /**
+   * Encodes one dispatch. `buffers` follow the kernel's `bindings` order; `params` give every scalar the kernel
+   * declares. `workgroups` is the grid, or a thread count for 1-D kernels (then folded with `grid1D`).
+   */
+  dispatch<C>(
+    kernel: Kernel<C>,
+    consts: C,
+    buffers: readonly BufferView[],
+    params: Readonly<Record<string, number>>,
+    workgroups: number | readonly [number, number, number],
+  ): void {
+    const compiled = this.pipelines.get(kernel, consts);
+    if (buffers.length !== compiled.bindingCount) {
+      throw new Error(`kernel ${kernel.name}: expected ${compiled.bindingCount} buffers, got ${buffers.length}`);
+    }
+    if (this.ringSlotsUsed === RING_SLOTS) this.flush();
+    const slot = this.ringSlotsUsed++;
+    this.writeParams(compiled, slot, params);
+
+    const pass = this.openPass();
+    pass.setPipeline(compiled.pipeline);
+    pass.setBindGroup(0, this.bindGroup(compiled, buffers), [slot * this.slotBytes]);
+    const grid = typeof workgroups === 'number' ? Runtime.grid1D(workgroups, compiled.workgroupSize) : workgroups;
+    for (const b of buffers) this.touched.add(b.pooled.id);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    this.stats.dispatches += 1;
+    this.dispatchesInEncoder += 1;
+    if (this.dispatchesInEncoder >= this.autoFlushEvery) this.flush();
+  }
+
+  private writeParams(compiled: CompiledKernel, slot: number, params: Readonly<Record<string, number>>): void {
+    const base = (slot * this.slotBytes) / 4;
+    compiled.params.forEach((p, i) => {
+      const value = params[p.name];
+      if (value === undefined || Number.isNaN(value) && p.type !== 'f32') {
+        throw new Error(`kernel ${compiled.kernelName}: parameter '${p.name}' was not given`);
+      }
+      if (p.type === 'u32') this.ringU32[base + i] = value;
+      else if (p.type === 'i32') this.ringI32[base + i] = value;
+      else this.ringF32[base + i] = value;
+    });
+  }
+
+  private bindGroup(compiled: CompiledKernel, buffers: readonly BufferView[]): GPUBindGroup {
+    let key = compiled.key;
+    for (const b of buffers) key += `|${b.pooled.id}:${b.offset}:${b.size}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size > 8192) this.bindGroups.clear();
+      const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
+        binding: i,
+        resource: { buffer: b.pooled.buffer, offset: b.offset, size: Math.max(4, b.size) },
+      }));
+      entries.push({ binding: buffers.length, resource: { buffer: this.ring, offset: 0, size: this.slotBytes } });
+      group = this.device.createBindGroup({ layout: compiled.layout, entries });
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  /** Forgets cached bind groups that name a buffer (call before destroying it). */
+  forgetBuffer(id: number): void {
+    for (const key of this.bindGroups.keys()) if (key.includes(`|${id}:`)) this.bindGroups.delete(key);
+  }
+
+  /** Writes host data into a view, ordered after every command already encoded. */
+  upload(view: BufferView, data: ArrayBufferView): void {
+    this.checkDevice();
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength > view.size) throw new Error(`upload of ${bytes.byteLength} bytes into a view of ${view.size}`);
+    if (bytes.byteLength % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      bytes = padded;
+    }
+    this.stats.uploads += 1;
+    if (!this.touched.has(view.pooled.id)) {
+      this.device.queue.writeBuffer(view.pooled.buffer, view.offset, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return;
+    }
+    this.stats.stagedUploads += 1;
+    const staging = this.device.createBuffer({ size: bytes.byteLength, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(staging.getMappedRange()).set(bytes);
+    staging.unmap();
+    this.openEncoder().copyBufferToBuffer(staging, 0, view.pooled.buffer, view.offset, bytes.byteLength);
+    this.touched.add(view.pooled.id);
+    this.stagingToDestroy.push(staging);
+  }
+
+  copy(src: BufferView, dst: BufferView, bytes = Math.min(src.size, dst.size)): void {
+    this.openEncoder().copyBufferToBuffer(src.pooled.buffer, src.offset, dst.pooled.buffer, dst.offset, bytes);
+    this.touched.add(src.pooled.id);
+    this.touched.add(dst.pooled.id);
+  }
+
+  /** Fills a view with zero bytes, in order with encoded work. */
+  clear(view: BufferView): void {
+    this.openEncoder().clearBuffer(view.pooled.buffer, view.offset, view.size);
+    this.touched.add(view.pooled.id);
+  }
+
+  /** Submits everything encoded so far. Cheap when nothing is pending. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (this.ringSlotsUsed > 0) {
+      this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringSlotsUsed * this.slotBytes);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.scopeErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
+    if (this.dispatchesInFlight === 0) this.firstInFlightSubmit = performance.now();
+    this.dispatchesInFlight += this.dispatchesInEncoder;
+    this.encoder = null;
+    this.dispatchesInEncoder = 0;
+    this.ringSlotsUsed = 0;
+    this.touched.clear();
+    for (const b of this.stagingToDestroy) b.destroy();
+    this.stagingToDestroy.length = 0;
+    this.stats.submits += 1;
+  }
+
+  /** Number of dispatches encoded but not yet submitted. */
+  get pendingDispatches(): number {
+    return this.dispatchesInEncoder;
+  }
+
+  private acquireReadback(bytes: number): GPUBuffer {
+    const capacity = sizeClass(bytes);
+    const hit = this.readbackPool.get(capacity)?.pop();
+    return hit ?? this.device.createBuffer({ size: capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  private releaseReadback(buffer: GPUBuffer): void {
+    let list = this.readbackPool.get(buffer.size);
+    if (!list) this.readbackPool.set(buffer.size, (list = []));
+    list.push(buffer);
+  }
+
+  /** Copies a view to the host. The only way data leaves the GPU; it submits pending work. */
+  async read(view: BufferView): Promise<ArrayBuffer> {
+    const staging = this.acquireReadback(view.size);
+    this.openEncoder().copyBufferToBuffer(view.pooled.buffer, view.offset, staging, 0, view.size);
+    this.flush();
+    this.stats.readbacks += 1;
+    await this.waitForGpu(staging);
+    await this.throwPendingErrors();
+    const copy = staging.getMappedRange(0, view.size).slice(0);
+    staging.unmap();
+    this.releaseReadback(staging);
+    return copy;
+  }
+
+  /** Sleeps for the expected remaining GPU time, then awaits the map (which busy-polls only briefly). */
+  private async waitForGpu(staging: GPUBuffer): Promise<void> {
+    const inFlight = this.dispatchesInFlight;
+    const start = this.firstInFlightSubmit;
+    const expected = inFlight * this.msPerDispatch - (performance.now() - start);
+    if (expected > 1.5) await sleep(expected * 0.9);
+    const beforeAwait = performance.now();
+    await staging.mapAsync(GPUMapMode.READ);
+    const end = performance.now();
+    if (inFlight >= 4) {
+      const waited = end - beforeAwait;
+      const observed = (end - start) / inFlight;
+      // If the map resolved at once we slept past completion: the estimate only tells an upper bound, so shrink it.
+      const sample = waited < 0.3 ? Math.min(observed, this.msPerDispatch) * 0.9 : observed;
+      this.msPerDispatch = 0.7 * this.msPerDispatch + 0.3 * sample;
+    }
+    if (this.dispatchesInFlight === inFlight) this.dispatchesInFlight = 0;
+    else this.dispatchesInFlight = Math.max(0, this.dispatchesInFlight - inFlight);
+  }
+
+  /** Waits for all submitted work (flushes first). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.dispatchesInFlight = 0;
+    await this.throwPendingErrors();
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    const compileErrors = (await Promise.all(this.pipelines.pendingChecks.splice(0))).filter((e) => e !== null);
+    if (compileErrors.length > 0) {
+      this.scopeErrors.length = 0; // the pipeline errors that follow from these say nothing more
+      throw new Error(compileErrors.join('\n'));
+    }
+    if (this.scopeErrors.length === 0) return;
+    const errors = (await Promise.all(this.scopeErrors.splice(0))).filter((e): e is GPUError => e !== null);
+    if (errors.length > 0) throw new Error(`GPU error: ${errors.map((e) => e.message).join('\n')}`);
+    this.checkDevice();
+  }
+}
+
+let runtimePromise: Promise<Runtime> | null = null;
+let runtimeInstance: Runtime | null = null;
+
+/** Initialises the process-wide runtime. Call once (await) before creating tensors. */
+export function initRuntime(): Promise<Runtime> {
+  runtimePromise ??= getGpu().then((gpu) => (runtimeInstance = new Runtime(gpu)));
+  return runtimePromise;
+}
+
+/** The runtime, for synchronous code after `initRuntime()` resolved. */
+export function runtime(): Runtime {
+  if (!runtimeInstance) throw new Error('nerfad: call `await initRuntime()` (or `await nerfad.init()`) before using tensors.');
+  return runtimeInstance;
+}

@@ -1,0 +1,4 @@
+export * from './elementwise.ts';
+export * from './reduce.ts';
+export * from './shape.ts';
+export * from './matmul.ts';

@@ -1,0 +1,6 @@
+import { beforeAll } from 'vitest';
+import { init } from '../../src/index.ts';
+
+beforeAll(async () => {
+  await init();
+});
