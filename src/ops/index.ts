@@ -3,3 +3,4 @@ export * from './reduce.ts';
 export * from './shape.ts';
 export * from './matmul.ts';
 export * from './render.ts';
+export * from './indexing.ts';
