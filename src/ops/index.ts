@@ -4,3 +4,4 @@ export * from './shape.ts';
 export * from './matmul.ts';
 export * from './render.ts';
 export * from './indexing.ts';
+export * from './conv.ts';
