@@ -229,3 +229,48 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
 }
 `,
 });
+
+/**
+ * The per-sample weights w_i = T_i α_i of each ray (no gradient: they only steer importance sampling).
+ * Thread mapping: one thread per ray; sigma_raw, z [R, S], dir_norm [R] → weights [R, S].
+ */
+export const compositeWeights = defineKernel<{ activation: DensityActivation }>({
+  name: 'composite_weights',
+  variants: [{ activation: 'relu' }],
+  bindings: [
+    { name: 'sigma_raw', access: 'read' },
+    { name: 'z', access: 'read' },
+    { name: 'dir_norm', access: 'read' },
+    { name: 'weights', access: 'rw' },
+  ],
+  params: [
+    { name: 'rays', type: 'u32' },
+    { name: 'samples', type: 'u32' },
+  ],
+  workgroupSize: WORKGROUP,
+  wgsl: ({ activation }) => /* wgsl */ `
+// composite_weights(σ: ${activation}): weights[r, i] = T_i · α_i
+struct Params { rays: u32, samples: u32 }
+@group(0) @binding(0) var<storage, read> sigma_raw: array<f32>;
+@group(0) @binding(1) var<storage, read> z: array<f32>;
+@group(0) @binding(2) var<storage, read> dir_norm: array<f32>;
+@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+const LAST_INTERVAL: f32 = 1e10;
+fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[activation].value}; }
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let ray = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+  if (ray >= p.rays) { return; }
+  var transmittance = 1.0;
+  for (var i = 0u; i < p.samples; i++) {
+    let s = ray * p.samples + i;
+    let dz = select(z[s + 1u] - z[s], LAST_INTERVAL, i + 1u == p.samples);
+    let alpha = 1.0 - exp(-density(sigma_raw[s]) * dz * dir_norm[ray]);
+    weights[s] = transmittance * alpha;
+    transmittance *= 1.0 - alpha;
+  }
+}
+`,
+});
