@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as nd from '../src/index.ts';
 import { reduceReference } from '../src/kernels/reduce/reduce.ts';
 import { matmulReference, type Activation } from '../src/kernels/matmul/matmul.ts';
@@ -81,7 +81,13 @@ function outIndex(i: number, shape: number[], axes: number[]): number {
   return index;
 }
 
-describe('matmul', () => {
+// Every matmul kernel is forced in turn, whatever this adapter would choose: generic (4×4 per thread), blocked
+// (register-blocked for CPU adapters; vec4 and strided B paths, 4 or 8 rows, 1, 2 or 4 vec4 groups per thread) and
+// tiled (workgroup memory, for GPUs). The forward and both backward matmuls run on the forced kernel.
+describe.each(['generic', 'blocked', 'tiled'] as const)('matmul (%s kernel)', (kind) => {
+  beforeAll(() => nd.forceMatmulKernel(kind));
+  afterAll(() => nd.forceMatmulKernel(null));
+
   const cases: { M: number; N: number; K: number; batch?: number; transA?: boolean; transB?: boolean; bias?: boolean; act?: Activation; shareB?: boolean }[] = [
     { M: 1, N: 1, K: 1 },
     { M: 5, N: 7, K: 3 },
@@ -94,6 +100,16 @@ describe('matmul', () => {
     { M: 4, N: 6, K: 5, bias: true, act: 'tanh' },
     { M: 5, N: 6, K: 4, batch: 3 },
     { M: 5, N: 6, K: 4, batch: 3, shareB: true, transB: true, bias: true },
+    // blocked: 4 vec4 groups, two workgroups across N with a ragged edge, vec4 B
+    { M: 9, N: 132, K: 20 },
+    // blocked: 2 vec4 groups, vec4 B, fused epilogue
+    { M: 19, N: 48, K: 7, bias: true, act: 'relu' },
+    // blocked: 4 rows per thread (M < 8), vec4 B with a batch stride
+    { M: 3, N: 8, K: 5, batch: 2 },
+    // blocked: strided B although N is a multiple of 4
+    { M: 12, N: 20, K: 9, transB: true },
+    // tiled: several 64×64 tiles and 16-deep K steps with ragged edges everywhere
+    { M: 70, N: 67, K: 40, transA: true },
   ];
   for (const c of cases) {
     const { M, N, K } = c;
@@ -103,7 +119,7 @@ describe('matmul', () => {
     const bShape = c.transB ? [N, K] : [K, N];
     const aFull = batched ? [batch, ...aShape] : aShape;
     const bFull = batched && !c.shareB ? [batch, ...bShape] : bShape;
-    it(`matmul ${JSON.stringify(c)}`, async () => {
+    it(`${kind} ${JSON.stringify(c)}`, async () => {
       const dims = { batch, M, N, K, transA: !!c.transA, transB: !!c.transB, aBatched: batched, bBatched: batched && !c.shareB };
       await checkOp({
         name: 'matmul',

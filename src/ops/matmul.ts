@@ -2,6 +2,8 @@
 import { defineOp } from '../autograd/op.ts';
 import { runtime } from '../kernels/runtime/runtime.ts';
 import { matmulGrid, matmulKernel, type Activation } from '../kernels/matmul/matmul.ts';
+import { matmulBlockedGrid, matmulBlockedKernel, matmulBlockedShape } from '../kernels/matmul/matmul-blocked.ts';
+import { matmulTiledGrid, matmulTiledKernel } from '../kernels/matmul/matmul-tiled.ts';
 import { Tensor, shapeString, viewAs } from '../tensor/tensor.ts';
 import { unaryGrad } from './elementwise.ts';
 import { sum, sumToShape } from './reduce.ts';
@@ -45,6 +47,24 @@ function matmulDims(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Dim
   return { batch: Math.max(aBatch, bBatch), M, N, K, aBatched: aBatch > 1, bBatched: bBatch > 1 };
 }
 
+/**
+ * Which matmul kernel runs: 'blocked' (register-blocked, no workgroup memory: CPU adapters such as lavapipe),
+ * 'tiled' (workgroup-memory tiles: real GPUs) or 'generic' (the original 4×4-per-thread kernel).
+ */
+export type MatmulKernelKind = 'generic' | 'blocked' | 'tiled';
+
+let forcedKind: MatmulKernelKind | null = null;
+
+/** Forces one matmul kernel for every later matmul (tests, benchmarks); null restores the per-adapter choice. */
+export function forceMatmulKernel(kind: MatmulKernelKind | null): void {
+  forcedKind = kind;
+}
+
+/** The kernel matmul uses on this adapter unless forced: register blocking on CPU adapters, tiles on GPUs. */
+export function matmulKernelKind(): MatmulKernelKind {
+  return forcedKind ?? (runtime().gpu.isSoftware ? 'blocked' : 'tiled');
+}
+
 /** Queues C = act(op(A)·op(B) + bias) without recording. */
 export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = opts.transA ?? false;
@@ -68,8 +88,19 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tenso
     b_row: transB ? 1 : d.N,
     b_col: transB ? d.K : 1,
   };
-  const bias = opts.bias ?? a;
-  runtime().dispatch(matmulKernel, { activation, bias: opts.bias !== undefined }, [a.view, b.view, bias.view, c.view], params, matmulGrid(d.M, d.N, d.batch));
+  const buffers = [a.view, b.view, (opts.bias ?? a).view, c.view];
+  const hasBias = opts.bias !== undefined;
+  const kind = matmulKernelKind();
+  if (kind === 'blocked') {
+    // B as vec4s needs 16-byte aligned, contiguous rows (see matmul-blocked.ts); else four strided loads per group.
+    const bVec4 = params.b_col === 1 && d.N % 4 === 0 && params.b_batch % 4 === 0;
+    const consts = { activation, bias: hasBias, ...matmulBlockedShape(d.M, d.N), bVec4 };
+    runtime().dispatch(matmulBlockedKernel, consts, buffers, params, matmulBlockedGrid(d.M, d.N, d.batch, consts));
+  } else if (kind === 'tiled') {
+    runtime().dispatch(matmulTiledKernel, { activation, bias: hasBias }, buffers, params, matmulTiledGrid(d.M, d.N, d.batch));
+  } else {
+    runtime().dispatch(matmulKernel, { activation, bias: hasBias }, buffers, params, matmulGrid(d.M, d.N, d.batch));
+  }
   return c;
 }
 
