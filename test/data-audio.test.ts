@@ -139,6 +139,13 @@ describe('resampling to 16 kHz', () => {
     });
   }
 
+  it('handles a rate with no small common factor (32001 Hz: taps computed per output sample, not tabulated)', () => {
+    const y = resample(sine(1000, 32001, 0.6, 0.5), 32001, 16000);
+    expect(y.length).toBe(Math.ceil((Math.round(32001 * 0.6) * 16000) / 32001));
+    expect(Math.abs(peakFrequency(y, 16000) - 1000)).toBeLessThan(0.5);
+    expect(Math.abs(rms(y, 1000, 8500) * Math.SQRT2 - 0.5)).toBeLessThan(0.5 * 0.002);
+  });
+
   it('keeps a 7 kHz tone (inside the pass band) from 44.1 kHz', () => {
     const y = resample(sine(7000, 44100, 1, 0.5), 44100, 16000);
     expect(Math.abs(peakFrequency(y, 16000) - 7000)).toBeLessThan(0.5);
