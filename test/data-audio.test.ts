@@ -293,6 +293,11 @@ describe('real recorded speech (alsa-utils "Front Center", see test/fixtures/REA
     expect(wav.format).toEqual({ kind: 'int', bits: 16 });
     expect(x.length / 16000).toBeGreaterThan(1.3);
     expect(x.length / 16000).toBeLessThan(1.6);
+    // The whole front end on it: decodeWavMono → [frames, 16, 29] at 25 fps.
+    const frames = Math.floor((x.length / 16000) * 25);
+    const features = audioFeatures(decodeWavMono(readFileSync(SPEECH_FIXTURE)), frames, 25);
+    expect(features.length).toBe(frames * 16 * MEL_BANDS);
+    expect(features.every(Number.isFinite)).toBe(true);
   });
 
   it('has a pause between the words: ≥ 5 consecutive steps ≥ 50 dB below the peak, with speech on both sides', () => {

@@ -111,6 +111,9 @@ describe('dataset format: writer → loader round trip', () => {
     expect(() => loaded.frame(N)).toThrow('clip synthetic: frame 6 is out of range (frame_count 6)');
     expect(loaded.audioFeatures().length).toBe(N * 16 * MEL_BANDS);
     expect(loaded.audioFeatures(80).length).toBe(N * 16 * 80);
+    const manifest = readFileSync(join(good, 'clip.json'), 'utf8');
+    expect(manifest).toContain('"format": "nerfad-clip"');
+    expect(manifest).toContain('"train": [0,1,2]');
   });
 
   it('the writer refuses invalid data with the loader\'s messages', () => {

@@ -363,7 +363,9 @@ export function writeClip(dir: string, clip: ClipData): void {
   };
   mkdirSync(dir, { recursive: true });
   for (const sub of Object.values(imageDirs)) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, MANIFEST), JSON.stringify(manifestJson(info), null, 1) + '\n');
+  // One key per line, but number arrays (the split lists) on one line each.
+  const manifest = JSON.stringify(manifestJson(info), null, 1).replace(/\[[\d,\s.eE+-]*\]/g, (list) => list.replace(/\s+/g, ''));
+  writeFileSync(join(dir, MANIFEST), manifest + '\n');
   for (const name of Object.keys(ARRAY_FILES) as (keyof ClipTracks)[]) writeFileSync(join(dir, ARRAY_FILES[name].file), float32Le(clip.tracks[name]));
   writeFileSync(join(dir, AUDIO_FILE), encodeWav(clip.audio, AUDIO_SAMPLE_RATE));
   writeFileSync(join(dir, BACKGROUND_FILE), encodePng8(checkImage(clip.background, BACKGROUND_FILE, 'rgb')));
