@@ -105,6 +105,12 @@ describe('WAV decoding', () => {
     const streamed = plain.slice();
     new DataView(streamed.buffer).setUint32(40, 0xffffffff, true);
     expect([...decodeWav(streamed).mono]).toEqual([0.5, -0.5, 0.25]);
+    const streamedZero = plain.slice();   // data size 0 and RIFF size 0: both placeholders
+    new DataView(streamedZero.buffer).setUint32(40, 0, true);
+    new DataView(streamedZero.buffer).setUint32(4, 0, true);
+    expect([...decodeWav(streamedZero).mono]).toEqual([0.5, -0.5, 0.25]);
+    const empty = encodeWav(new Float32Array(0), 16000);
+    expect(decodeWav(empty).mono.length).toBe(0);
   });
 
   it('rejects non-WAV input and unsupported formats with clear errors', () => {

@@ -80,6 +80,7 @@ export function decodeWav(bytes: Uint8Array, name = 'wav'): DecodedWav {
       if (tag === FORMAT_EXTENSIBLE) {
         if (size < 40 || body + 40 > bytes.length) throw new WavError(`${name}: WAVE_FORMAT_EXTENSIBLE fmt chunk too short (${size} bytes, need 40)`);
         validBits = view.getUint16(body + 18, true) || bits;
+        if (validBits > bits) throw new WavError(`${name}: ${validBits} valid bits in a ${bits}-bit container`);
         subTag = view.getUint16(body + 24, true);
         const tail = bytes.subarray(body + 26, body + 40);
         if (!GUID_TAIL.every((b, i) => tail[i] === b)) throw new WavError(`${name}: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format GUID`);
@@ -89,7 +90,10 @@ export function decodeWav(bytes: Uint8Array, name = 'wav'): DecodedWav {
       // Streaming writers leave a placeholder size; read what is there, whole frames only (trimmed below).
       const available = bytes.length - body;
       data = { offset: body, length: Math.min(size, available) };
-      if (size === 0 && available > 0) data.length = available;
+      // A size of 0 is a placeholder only when the RIFF size was never filled in either; else the chunk is empty.
+      const riffSize = view.getUint32(4, true);
+      const riffPlaceholder = riffSize === 0 || riffSize === 0xffffffff || riffSize + 8 < bytes.length;
+      if (size === 0 && available > 0 && riffPlaceholder) data.length = available;
       break;
     }
     at = body + size + (size & 1);
