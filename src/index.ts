@@ -16,6 +16,20 @@ export { scope, keep } from './tensor/scope.ts';
 export { backward, noGrad, enableGrad, clearTape, tapeLength } from './autograd/tape.ts';
 export { defineOp, type OpContext } from './autograd/op.ts';
 export * from './ops/index.ts';
+export * from './models/index.ts';
+export * from './optim/index.ts';
+export * from './io/index.ts';
+export {
+  defineExperiment,
+  type Experiment,
+  type ExperimentContext,
+  type ExperimentDefinition,
+  type CheckpointState,
+  type ResumedState,
+  type PlotSpec,
+} from './cli/experiment.ts';
+export { writeLinePlot, renderLinePlot, type LinePlotOptions, type PlotSeries } from './cli/plot.ts';
+export { writeImagePng, readImagePng, encodePng, sideBySide, type FloatImage } from './cli/image.ts';
 
 /** Initialises the GPU runtime (idempotent). */
 export async function init(): Promise<void> {

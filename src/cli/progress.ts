@@ -27,6 +27,7 @@ export function formatDuration(seconds: number): string {
 /** A metric value in a few characters: 0.0123 → 1.23e-2 style only when small or large. */
 export function formatValue(v: number): string {
   if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v);
   const abs = Math.abs(v);
   if (abs !== 0 && (abs < 1e-2 || abs >= 1e5)) return v.toExponential(2);
   return v.toPrecision(4);
@@ -42,6 +43,8 @@ export class Progress {
   private lastPlainTime: number;
   private lastPlainFraction = 0;
   private lineShown = false;
+  /** The step of the last plain line written (so that finish() does not repeat it). */
+  private lastPlainStep: number;
   private status = '';
 
   constructor(private readonly options: ProgressOptions) {
@@ -51,6 +54,7 @@ export class Progress {
     this.step = this.startStep;
     this.startTime = this.now();
     this.lastPlainTime = this.startTime;
+    this.lastPlainStep = this.startStep;
   }
 
   setTotal(total: number): void {
@@ -81,6 +85,7 @@ export class Progress {
     if (fraction - this.lastPlainFraction >= 0.1 - 1e-9 || t - this.lastPlainTime >= interval) {
       this.lastPlainFraction = Math.floor(fraction * 10) / 10;
       this.lastPlainTime = t;
+      this.lastPlainStep = step;
       this.options.write(`${this.line(false)}\n`);
     }
   }
@@ -98,7 +103,7 @@ export class Progress {
       this.draw(this.now());
       this.options.write('\n');
       this.lineShown = false;
-    } else if (this.step !== this.startStep) {
+    } else if (this.step !== this.lastPlainStep) {
       this.options.write(`${this.line(false)}\n`);
     }
   }

@@ -122,6 +122,12 @@ export function writePlots(outDir: string, metrics: MetricsFile, specs: readonly
   return files;
 }
 
+/** A path as the user would type it: relative to the working directory when inside it. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' ? '.' : rel.startsWith('..') ? path : rel;
+}
+
 function isEmptyDir(dir: string): boolean {
   return !existsSync(dir) || readdirSync(dir).length === 0;
 }
@@ -212,7 +218,7 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
     console_.log(message);
     appendLog(`[${new Date().toISOString()}] ${message}`);
   };
-  say(`${previous ? 'resuming' : 'running'} ${experiment.name}${variant ? ` (variant ${variant})` : ''} → ${relative(process.cwd(), outDir) || '.'}`);
+  say(`${previous ? 'resuming' : 'running'} ${experiment.name}${variant ? ` (variant ${variant})` : ''} → ${shownPath(outDir)}`);
   say(`adapter: ${adapter}; git ${configFile.git.commit?.slice(0, 10) ?? 'unknown'}${configFile.git.dirty ? ' (uncommitted changes)' : ''}`);
   appendLog(`config: ${JSON.stringify(config)}`);
 
@@ -302,6 +308,7 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
   } catch (error) {
     metrics.status = 'failed';
     metrics.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    appendLog(`[${new Date().toISOString()}] failed: ${metrics.error}`);
     throw error;
   } finally {
     process.off('SIGINT', onSigint);
@@ -311,7 +318,7 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
     appendLog(`[${new Date().toISOString()}] ${metrics.status}: ${Object.entries(metrics.summary).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     if (metrics.status !== 'failed') {
       const summary = Object.entries(metrics.summary).map(([k, v]) => `${k} ${typeof v === 'number' ? formatValue(v) : v}`);
-      write(`${metrics.status}${summary.length ? `: ${summary.join(', ')}` : ''}\nwrote ${relative(process.cwd(), outDir) || '.'}/\n`);
+      write(`${metrics.status}${summary.length ? `: ${summary.join(', ')}` : ''}\nwrote ${shownPath(outDir)}/\n`);
     }
   }
   return { outDir, status: metrics.status, metrics };
