@@ -28,7 +28,8 @@ const UNARY_CASES: Record<UnaryOpName, { domain: InputDomain; a?: number; b?: nu
   step: { domain: 'awayFromZero', gpu: (x) => nd.copy(x) },
 };
 
-const SHAPES = [[1], [7], [3, 5], [2, 3, 67]];
+// [4, 33] takes the vec4 kernels (length a multiple of 4); the others the scalar ones.
+const SHAPES = [[1], [7], [3, 5], [2, 3, 67], [4, 33]];
 
 describe('unary ops: GPU vs f64 reference, backward vs finite differences', () => {
   for (const op of Object.keys(UNARY_OPS) as UnaryOpName[]) {
@@ -56,6 +57,7 @@ describe('unary ops: GPU vs f64 reference, backward vs finite differences', () =
 const BINARY_SHAPES: [number[], number[]][] = [
   [[1], [1]],
   [[5, 67], [5, 67]],
+  [[6, 44], [6, 44]], // vec4 kernels
   [[4, 3], [3]],
   [[4, 1], [1, 6]],
   [[2, 1, 5], [3, 1]],
@@ -92,4 +94,44 @@ describe('binary ops with broadcasting', () => {
       });
     }
   }
+});
+
+describe('vec4 elementwise kernels over more vec4s than one grid covers (grid-stride loop)', () => {
+  // 4·64·64 = 16384 elements fill the largest grid chosen on CPU adapters once; 16400 makes some threads loop.
+  for (const op of ['mul', 'sub'] as const) {
+    it(`${op} [2, 8200] ∘ [2, 8200]`, async () => {
+      const shape = [2, 8200];
+      await checkOp({
+        name: op,
+        inputs: [{ shape }, { shape }],
+        gpu: (a, b) => (op === 'mul' ? nd.mul(a, b) : nd.sub(a, b)),
+        ref: (a, b) => binaryReference(op, a, shape, b, shape),
+        refBackward: ([a, b], dy) => binaryBackwardReference(op, a, shape, b, shape, dy),
+        rtol: 1e-5,
+        atol: 1e-6,
+      });
+    });
+  }
+  it('tanh [16400]', async () => {
+    await checkOp({
+      name: 'tanh',
+      inputs: [{ shape: [16400] }],
+      gpu: nd.tanh,
+      ref: (x) => unaryReference('tanh', x),
+      refBackward: ([x], dy) => [unaryBackwardReference('tanh', x, dy)],
+      rtol: 1e-5,
+      atol: 2e-6,
+    });
+  });
+  it('gradient accumulation of a reused input (accumulate_vec4)', async () => {
+    await checkOp({
+      name: 'x·x + x',
+      inputs: [{ shape: [8, 8] }],
+      gpu: (x) => nd.add(nd.mul(x, x), x),
+      ref: (x) => x.map((v) => v * v + v),
+      refBackward: ([x], dy) => [x.map((v, i) => dy[i] * (2 * v + 1))],
+      rtol: 1e-5,
+      atol: 1e-6,
+    });
+  });
 });

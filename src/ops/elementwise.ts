@@ -2,8 +2,25 @@
 import { defineOp } from '../autograd/op.ts';
 import { gradKernels } from '../autograd/tape.ts';
 import { runtime } from '../kernels/runtime/runtime.ts';
-import { MAX_RANK, unaryBackward, unaryForward, type UnaryOpName } from '../kernels/elementwise/unary.ts';
-import { accumulateKernel, binaryBackward, binaryForward, broadcastShapes, type BinaryOpName } from '../kernels/elementwise/binary.ts';
+import {
+  MAX_RANK,
+  elementwiseVec4Grid,
+  unaryBackward,
+  unaryBackwardVec4,
+  unaryForward,
+  unaryForwardVec4,
+  type UnaryOpName,
+} from '../kernels/elementwise/unary.ts';
+import {
+  accumulateKernel,
+  accumulateVec4Kernel,
+  binaryBackward,
+  binaryBackwardVec4,
+  binaryForward,
+  binaryForwardVec4,
+  broadcastShapes,
+  type BinaryOpName,
+} from '../kernels/elementwise/binary.ts';
 import { Tensor, shapeString, stridesOf, sizeOf, type Shape } from '../tensor/tensor.ts';
 import { full } from '../tensor/create.ts';
 import { sumToShape } from './reduce.ts';
@@ -30,13 +47,22 @@ export function stridedCopy(x: Tensor, shape: Shape, strides: readonly number[],
     params[`dim${k}`] = shape[k] ?? 1;
     params[`x_stride${k}`] = strides[k] ?? 0;
   }
-  runtime().dispatch(unaryForward, { op: 'identity', strided: true }, [x.view, out.view], params, n);
+  runtime().dispatch(unaryForward, { op: 'identity' as const, strided: true }, [x.view, out.view], params, n);
   return out;
 }
+
+/** Contiguous elementwise work over n elements takes the vec4 kernels when n is a multiple of 4. */
+const vec4Grid = (n: number): [number, number, number] | null =>
+  n % 4 === 0 ? elementwiseVec4Grid(n / 4, runtime().gpu.isSoftware) : null;
 
 function unaryRaw(op: UnaryOpName, x: Tensor, a: number, b: number): Tensor {
   const out = Tensor.empty(x.shape);
   if (x.size === 0) return out;
+  const grid = vec4Grid(x.size);
+  if (grid) {
+    runtime().dispatch(unaryForwardVec4, { op }, [x.view, out.view], { n4: x.size / 4, a, b }, grid);
+    return out;
+  }
   const params: Record<string, number> = { n: x.size, rank: 0, x_offset: 0, a, b };
   for (let k = 0; k < MAX_RANK; k++) {
     params[`dim${k}`] = 1;
@@ -50,7 +76,9 @@ function unaryRaw(op: UnaryOpName, x: Tensor, a: number, b: number): Tensor {
 export function unaryGrad(op: UnaryOpName, x: Tensor, y: Tensor, dy: Tensor, a = 0, b = 0): Tensor {
   const dx = Tensor.empty(x.shape);
   if (x.size === 0) return dx;
-  runtime().dispatch(unaryBackward, { op }, [x.view, y.view, dy.view, dx.view], { n: x.size, a, b }, x.size);
+  const grid = vec4Grid(x.size);
+  if (grid) runtime().dispatch(unaryBackwardVec4, { op }, [x.view, y.view, dy.view, dx.view], { n4: x.size / 4, a, b }, grid);
+  else runtime().dispatch(unaryBackward, { op }, [x.view, y.view, dy.view, dx.view], { n: x.size, a, b }, x.size);
   return dx;
 }
 
@@ -156,7 +184,10 @@ function makeBinary(op: BinaryOpName, differentiable = true) {
       }
       const y = Tensor.empty(outShape);
       const broadcast = !(sameShape(a.shape, outShape) && sameShape(b.shape, outShape));
-      if (y.size > 0) {
+      const grid = broadcast ? null : vec4Grid(y.size);
+      if (grid) {
+        runtime().dispatch(binaryForwardVec4, { op }, [a.view, b.view, y.view], { n4: y.size / 4 }, grid);
+      } else if (y.size > 0) {
         runtime().dispatch(binaryForward, { op, broadcast }, [a.view, b.view, y.view], binaryParams(a.shape, b.shape, outShape), y.size);
       }
       ctx.save(a, b, y);
@@ -169,7 +200,10 @@ function makeBinary(op: BinaryOpName, differentiable = true) {
           const partial = (wrt: 'a' | 'b', target: Tensor) => (): Tensor => {
             if ((op === 'add' || (op === 'sub' && wrt === 'a')) && sameShape(target.shape, y.shape)) return dy;
             const full = Tensor.empty(y.shape);
-            runtime().dispatch(binaryBackward, { op, broadcast, wrt }, [a.view, b.view, y.view, dy.view, full.view], binaryParams(a.shape, b.shape, y.shape), y.size);
+            const buffers = [a.view, b.view, y.view, dy.view, full.view];
+            const grid = broadcast ? null : vec4Grid(y.size);
+            if (grid) runtime().dispatch(binaryBackwardVec4, { op, wrt }, buffers, { n4: y.size / 4 }, grid);
+            else runtime().dispatch(binaryBackward, { op, broadcast, wrt }, buffers, binaryParams(a.shape, b.shape, y.shape), y.size);
             if (sameShape(target.shape, y.shape)) return full;
             const reduced = sumToShape(full, target.shape);
             full.dispose();
@@ -217,7 +251,9 @@ export function accumulate(target: Tensor, addend: Tensor): void {
     throw new Error(`accumulate: ${shapeString(addend.shape)} into ${shapeString(target.shape)}`);
   }
   if (target.size === 0) return;
-  runtime().dispatch(accumulateKernel, undefined, [addend.view, target.view], { n: target.size }, target.size);
+  const grid = vec4Grid(target.size);
+  if (grid) runtime().dispatch(accumulateVec4Kernel, undefined, [addend.view, target.view], { n4: target.size / 4 }, grid);
+  else runtime().dispatch(accumulateKernel, undefined, [addend.view, target.view], { n: target.size }, target.size);
 }
 
 gradKernels.add = (a, b) => binaryOps.add(a, b);

@@ -8,7 +8,7 @@
  *   a_index = Σ_k coord_k(i) · a_stride_k, likewise b. With `broadcast: false` both are read at i.
  */
 import { defineKernel } from '../runtime/kernel.ts';
-import { MAX_RANK } from './unary.ts';
+import { MAX_RANK, VEC4_WORKGROUP } from './unary.ts';
 
 export interface BinaryOp {
   wgsl: string;
@@ -186,6 +186,109 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.n) { return; }
   accumulator[i] += addend[i];
+}
+`,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// vec4 fast path: a and b of the output's shape (no broadcast), contiguous, length a multiple of 4. Same grid-stride
+// thread mapping as the unary vec4 kernels (see unary.ts, `elementwiseVec4Grid`); the op's scalar expression is
+// applied per component.
+
+export const binaryForwardVec4 = defineKernel<{ op: BinaryOpName }>({
+  name: 'binary_forward_vec4',
+  variants: [{ op: 'maximum' }],
+  bindings: [
+    { name: 'a', access: 'read' },
+    { name: 'b', access: 'read' },
+    { name: 'y', access: 'rw' },
+  ],
+  params: [{ name: 'n4', type: 'u32' }],
+  workgroupSize: VEC4_WORKGROUP,
+  wgsl: ({ op }) => /* wgsl */ `
+// binary_forward_vec4(${op}): y[i] = ${BINARY_OPS[op].wgsl} per component, all contiguous, as vec4s.
+struct Params { n4: u32 }
+@group(0) @binding(0) var<storage, read> a_in: array<vec4f>;
+@group(0) @binding(1) var<storage, read> b_in: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> y_out: array<vec4f>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+fn f(a: f32, b: f32) -> f32 { return ${BINARY_OPS[op].wgsl}; }
+
+@compute @workgroup_size(${VEC4_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let stride = groups.x * ${VEC4_WORKGROUP}u;
+  for (var i = gid.x; i < p.n4; i += stride) {
+    let a = a_in[i];
+    let b = b_in[i];
+    y_out[i] = vec4f(f(a.x, b.x), f(a.y, b.y), f(a.z, b.z), f(a.w, b.w));
+  }
+}
+`,
+});
+
+export const binaryBackwardVec4 = defineKernel<{ op: BinaryOpName; wrt: 'a' | 'b' }>({
+  name: 'binary_backward_vec4',
+  variants: [{ op: 'div', wrt: 'b' }],
+  bindings: [
+    { name: 'a', access: 'read' },
+    { name: 'b', access: 'read' },
+    { name: 'y', access: 'read' },
+    { name: 'dL_dy', access: 'read' },
+    { name: 'dL_doperand', access: 'rw' },
+  ],
+  params: [{ name: 'n4', type: 'u32' }],
+  workgroupSize: VEC4_WORKGROUP,
+  wgsl: ({ op, wrt }) => {
+    const row = BINARY_OPS[op] as BinaryOp;
+    const partial = wrt === 'a' ? row.da : row.db;
+    if (!partial) throw new Error(`binary op ${op} has no derivative`);
+    return /* wgsl */ `
+// binary_backward_vec4(${op}, d/d${wrt}): dL_d${wrt}[i] = dL_dy[i] * (${partial}) per component, all contiguous, as vec4s.
+struct Params { n4: u32 }
+@group(0) @binding(0) var<storage, read> a_in: array<vec4f>;
+@group(0) @binding(1) var<storage, read> b_in: array<vec4f>;
+@group(0) @binding(2) var<storage, read> y_in: array<vec4f>;
+@group(0) @binding(3) var<storage, read> dL_dy: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> dL_doperand: array<vec4f>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+fn df(a: f32, b: f32, y: f32) -> f32 { return ${partial}; }
+
+@compute @workgroup_size(${VEC4_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let stride = groups.x * ${VEC4_WORKGROUP}u;
+  for (var i = gid.x; i < p.n4; i += stride) {
+    let a = a_in[i];
+    let b = b_in[i];
+    let y = y_in[i];
+    dL_doperand[i] = dL_dy[i] * vec4f(df(a.x, b.x, y.x), df(a.y, b.y, y.y), df(a.z, b.z, y.z), df(a.w, b.w, y.w));
+  }
+}
+`;
+  },
+});
+
+/** accumulator[i] += addend[i] over vec4s (contiguous, length a multiple of 4; grid-stride as above). */
+export const accumulateVec4Kernel = defineKernel({
+  name: 'accumulate_vec4',
+  bindings: [
+    { name: 'addend', access: 'read' },
+    { name: 'accumulator', access: 'rw' },
+  ],
+  params: [{ name: 'n4', type: 'u32' }],
+  workgroupSize: VEC4_WORKGROUP,
+  wgsl: () => /* wgsl */ `
+// accumulate_vec4: accumulator[i] += addend[i], as vec4s
+struct Params { n4: u32 }
+@group(0) @binding(0) var<storage, read> addend: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> accumulator: array<vec4f>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(${VEC4_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let stride = groups.x * ${VEC4_WORKGROUP}u;
+  for (var i = gid.x; i < p.n4; i += stride) { accumulator[i] += addend[i]; }
 }
 `,
 });
