@@ -140,7 +140,7 @@ function weightGrad(a: Tensor, b: Tensor, kernelSize: [number, number], g: Geome
   const [, bChans, bH, bW] = b.shape;
   const [kh, kw] = kernelSize;
   const cols = bChans * kh * kw;
-  const launch = conv2dWeightGradLaunch(aChans, cols, n * aH);
+  const launch = conv2dWeightGradLaunch(aChans, bChans, kh * kw, n * aH);
   const partial = Tensor.empty([launch.chunks, aChans * cols]);
   const params = {
     n,

@@ -15,7 +15,9 @@
  * As a GEMM: rows = output channels o (M = c_out), columns = output positions p = (n, oy, ox) flattened
  * (P = n·h_out·w_out), reduction over (i, ky, kx). Thread mapping as in matmul.ts: workgroup 8×8 threads, each owns
  * 4 output channels × 4 consecutive positions in four vec4 registers, so a workgroup covers 32 channels × 32
- * positions. Grid = (⌈P/32⌉, ⌈c_out/32⌉, 1). No workgroup memory (barriers are slow on lavapipe).
+ * positions. Grid = (⌈P/32⌉, ⌈c_out/32⌉, 1). No workgroup memory (barriers are slow on lavapipe). Loop order: taps
+ * (ky, kx) outside, input channels inside, so each tap's coordinates and bounds are computed once and the innermost
+ * loop is 4 x loads, 4 weight loads and 16 FMAs (3× faster than channels outside on lavapipe).
  *
  * Layout: x [n, c_in, h_in, w_in], y [n, c_out, h_out, w_out], bias [c_out], all contiguous row-major. Out-of-range
  * channels/positions load from clamped indices and are not stored; out-of-image taps are loaded clamped and zeroed
@@ -112,21 +114,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var i = 0u; i < p.c_in; i++) {
-    let x_chan = x_batch + vec4u(i * hw_in);
-    let w_chan = w_outs + vec4u(i * p.w_in_stride);
-    for (var ky = 0u; ky < p.kh; ky++) {
-      ${TAP_WGSL[mode].y}
-      let row = vec4u(clamp(iy, vec4i(0), vec4i(h_in - 1)) * w_in);
-      for (var kx = 0u; kx < p.kw; kx++) {
-        ${TAP_WGSL[mode].x}
-        let x_at = x_chan + row + vec4u(clamp(ix, vec4i(0), vec4i(w_in - 1)));
+  // Taps outside, channels inside: a tap's coordinates and bounds do not depend on the channel, so the innermost
+  // loop is just loads, FMAs and two pointer increments.
+  for (var ky = 0u; ky < p.kh; ky++) {
+    ${TAP_WGSL[mode].y}
+    let row = vec4u(clamp(iy, vec4i(0), vec4i(h_in - 1)) * w_in);
+    for (var kx = 0u; kx < p.kw; kx++) {
+      ${TAP_WGSL[mode].x}
+      if (!any(ok)) { continue; }  // e.g. the taps a strided transposed conv skips for this row
+      var x_at = x_batch + row + vec4u(clamp(ix, vec4i(0), vec4i(w_in - 1)));
+      var w_at = w_outs + vec4u(ky * p.kw + kx);
+      for (var i = 0u; i < p.c_in; i++) {
         let xv = select(vec4f(0.0), vec4f(x[x_at.x], x[x_at.y], x[x_at.z], x[x_at.w]), ok);
-        let w_at = w_chan + vec4u(ky * p.kw + kx);
         acc0 += weight[w_at.x] * xv;
         acc1 += weight[w_at.y] * xv;
         acc2 += weight[w_at.z] * xv;
         acc3 += weight[w_at.w] * xv;
+        x_at += vec4u(hw_in);
+        w_at += vec4u(p.w_in_stride);
       }
     }
   }
