@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as nd from '../src/index.ts';
 import { softmaxBackwardReference, softmaxReference } from '../src/kernels/softmax/softmax.ts';
 import { rowNormBackwardReference, rowNormReference, type RowNormLayout } from '../src/kernels/norm/norm.ts';
@@ -6,6 +6,12 @@ import { pointwiseLossBackwardReference, pointwiseLossReference, type PointwiseL
 import { checkOp, type InputSpec } from './helpers/check-op.ts';
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+// Every row kernel runs with both mappings: one thread per row and one workgroup per row.
+const MAPPINGS = ['thread', 'workgroup'] as const;
+afterEach(() => {
+  nd.rowKernelPolicy.mapping = 'auto';
+});
 
 describe('softmax / logSoftmax', () => {
   const cases: { shape: number[]; axis: number }[] = [
@@ -15,11 +21,13 @@ describe('softmax / logSoftmax', () => {
     { shape: [5, 4], axis: 0 },
     { shape: [2, 6, 3, 5], axis: 1 },
     { shape: [65, 1], axis: -1 },
+    { shape: [2, 300], axis: 1 }, // rows longer than the cooperative workgroup
   ];
   for (const log of [false, true]) {
-    for (const c of cases) {
+    for (const c of cases) for (const mapping of MAPPINGS) {
       const name = log ? 'logSoftmax' : 'softmax';
-      it(`${name} ${JSON.stringify(c.shape)} axis ${c.axis}`, async () => {
+      it(`${name} ${JSON.stringify(c.shape)} axis ${c.axis} (${mapping} per row)`, async () => {
+        nd.rowKernelPolicy.mapping = mapping;
         const axis = c.axis < 0 ? c.axis + c.shape.length : c.axis;
         await checkOp({
           name,
@@ -62,9 +70,11 @@ describe('layerNorm', () => {
     { shape: [3, 4, 5], dims: 2, weight: false, bias: true },
     { shape: [70, 3], dims: 1, weight: false, bias: false },
     { shape: [300, 5], dims: 1, weight: true, bias: true }, // several row chunks in the parameter gradient
+    { shape: [3, 150], dims: 1, weight: true, bias: true }, // rows longer than the cooperative workgroup
   ];
-  for (const c of cases) {
-    it(`layerNorm ${JSON.stringify(c)}`, async () => {
+  for (const c of cases) for (const mapping of MAPPINGS) {
+    it(`layerNorm ${JSON.stringify(c)} (${mapping} per row)`, async () => {
+      nd.rowKernelPolicy.mapping = mapping;
       const paramShape = c.shape.slice(c.shape.length - c.dims);
       const len = size(paramShape);
       const layout: RowNormLayout = { rows: size(c.shape) / len, len, paramIndex: (_r, j) => j, paramCount: len };
@@ -114,9 +124,11 @@ describe('instanceNorm', () => {
     { shape: [3, 2, 67], weight: false, bias: true },
     { shape: [2, 4, 3, 3], weight: true, bias: false },
     { shape: [1, 2, 2, 3, 3], weight: false, bias: false },
+    { shape: [2, 3, 9, 11], weight: true, bias: true }, // planes longer than the cooperative workgroup
   ];
-  for (const c of cases) {
-    it(`instanceNorm ${JSON.stringify(c)}`, async () => {
+  for (const c of cases) for (const mapping of MAPPINGS) {
+    it(`instanceNorm ${JSON.stringify(c)} (${mapping} per row)`, async () => {
+      nd.rowKernelPolicy.mapping = mapping;
       const channels = c.shape[1];
       const len = size(c.shape.slice(2));
       const layout: RowNormLayout = { rows: c.shape[0] * channels, len, paramIndex: (r) => r % channels, paramCount: channels };

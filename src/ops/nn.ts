@@ -27,13 +27,34 @@ function rowParams(shape: Shape, axis: number): { rows: number; len: number; inn
   return { rows: outer * inner, len, inner };
 }
 
+/**
+ * How row kernels (softmax, norms) map rows to threads: 'auto' picks one workgroup per row for few long rows and
+ * one thread per row otherwise; 'thread' / 'workgroup' force a mapping (tests, benchmarks).
+ */
+export const rowKernelPolicy: { mapping: 'auto' | 'thread' | 'workgroup' } = { mapping: 'auto' };
+
+/** Threads of a cooperative row workgroup (the kernels' WORKGROUP). */
+const ROW_WORKGROUP = 64;
+
+function cooperativeRows(rows: number, len: number): boolean {
+  if (rowKernelPolicy.mapping !== 'auto') return rowKernelPolicy.mapping === 'workgroup';
+  return len >= COOPERATIVE_MIN_LEN && rows < COOPERATIVE_MAX_ROWS;
+}
+// Measured on lavapipe (see the commit that set them); a GPU would switch at fewer rows still.
+const COOPERATIVE_MIN_LEN = 256;
+const COOPERATIVE_MAX_ROWS = 4096;
+
+/** The thread count to dispatch for `rows` rows: a workgroup each, or a thread each. */
+const rowThreads = (rows: number, cooperative: boolean): number => (cooperative ? rows * ROW_WORKGROUP : rows);
+
 const makeSoftmax = (log: boolean) =>
   defineOp({
     name: log ? 'logSoftmax' : 'softmax',
     forward(ctx, x: Tensor, axis: number) {
       const y = Tensor.empty(x.shape);
       const params = rowParams(x.shape, axis);
-      if (x.size > 0) runtime().dispatch(softmaxForward, { log }, [x.view, y.view], params, params.rows);
+      const cooperative = cooperativeRows(params.rows, params.len);
+      if (x.size > 0) runtime().dispatch(softmaxForward, { log, cooperative }, [x.view, y.view], params, rowThreads(params.rows, cooperative));
       ctx.save(y);
       return y;
     },
@@ -44,7 +65,10 @@ const makeSoftmax = (log: boolean) =>
         () => {
           const dx = Tensor.empty(y.shape);
           const params = rowParams(y.shape, axis);
-          if (y.size > 0) runtime().dispatch(softmaxBackward, { log }, [y.view, dy.view, dx.view], params, params.rows);
+          const cooperative = cooperativeRows(params.rows, params.len);
+          if (y.size > 0) {
+            runtime().dispatch(softmaxBackward, { log, cooperative }, [y.view, dy.view, dx.view], params, rowThreads(params.rows, cooperative));
+          }
           return dx;
         },
       ];
@@ -88,13 +112,14 @@ const rowNormOp = defineOp({
     const mean = Tensor.empty([cfg.rows]);
     const rstd = Tensor.empty([cfg.rows]);
     if (x.size > 0) {
+      const cooperative = cooperativeRows(cfg.rows, cfg.len);
       runtime().dispatch(
         rowNormForward,
-        { affine: cfg.affine, weight: cfg.hasWeight, bias: cfg.hasBias },
+        { affine: cfg.affine, weight: cfg.hasWeight, bias: cfg.hasBias, cooperative },
         // An absent weight or bias is not read: x stands in for its binding.
         [x.view, (weight ?? x).view, (bias ?? x).view, y.view, mean.view, rstd.view],
         { rows: cfg.rows, len: cfg.len, channels: cfg.channels, eps: cfg.eps },
-        cfg.rows,
+        rowThreads(cfg.rows, cooperative),
       );
     }
     ctx.save(x, ...(weight ? [weight] : []));
@@ -122,12 +147,13 @@ const rowNormOp = defineOp({
         dx = Tensor.empty(x.shape);
         const sumDy = Tensor.empty([cfg.rows]);
         const sumDyXhat = Tensor.empty([cfg.rows]);
+        const cooperative = cooperativeRows(cfg.rows, cfg.len);
         runtime().dispatch(
           rowNormBackward,
-          { affine: cfg.affine, weight: cfg.hasWeight },
+          { affine: cfg.affine, weight: cfg.hasWeight, cooperative },
           [x.view, (weight ?? x).view, mean.view, rstd.view, dy.view, dx.view, sumDy.view, sumDyXhat.view],
           { rows: cfg.rows, len: cfg.len, channels: cfg.channels },
-          cfg.rows,
+          rowThreads(cfg.rows, cooperative),
         );
         if (channelParams) {
           // rows = N · C: the channel gradient sums the row sums over N.

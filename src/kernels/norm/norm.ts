@@ -8,8 +8,10 @@
  * the row ('channel': w[r % channels], b[r % channels]; instance norm, rows = N·C). The variance is two-pass
  * (Σ (x − μ)² after μ), which stays accurate when |μ| ≫ σ.
  *
- *   row_norm_forward     thread per row: writes y, and μ_r, σ_r (saved for backward).
- *   row_norm_backward    thread per row, with g = dy · w:
+ *   row_norm_forward     thread per row (or, const `cooperative`, one workgroup per row for few long rows: the
+ *                        lanes stride the row and combine their sums by a fixed-order tree): writes y, and μ_r, σ_r
+ *                        (saved for backward).
+ *   row_norm_backward    same mapping, with g = dy · w:
  *                          dx = σ_r · (g − mean_j g − x̂ · mean_j(g · x̂)),  x̂ = (x − μ_r) · σ_r,
  *                        and the row sums Σ_j dy and Σ_j dy · x̂ (the per-channel weight/bias gradients are sums of
  *                        these over N).
@@ -21,18 +23,39 @@
  * [channels]; when absent (consts weight/bias false) any buffer may be bound in their place and is not read.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { workgroupReduceWgsl } from '../common/workgroup-reduce.ts';
 
 export type NormAffine = 'element' | 'channel';
 const WORKGROUP = 64;
 
+/**
+ * Row mapping: one thread per row, or (cooperative) one workgroup per row whose lanes take every WORKGROUP-th
+ * element and combine their sums by wg_sum/wg_sum4 (fixed order, deterministic).
+ */
+function rowMapping(cooperative: boolean) {
+  return {
+    reduceWgsl: cooperative ? workgroupReduceWgsl(WORKGROUP) : '',
+    row: cooperative ? 'wid.x + wid.y * groups.x' : `gid.x + gid.y * groups.x * ${WORKGROUP}u`,
+    first: cooperative ? 'lid' : '0u',
+    stride: cooperative ? `${WORKGROUP}u` : '1u',
+    sum: (v: string) => (cooperative ? `wg_sum(${v}, lid)` : v),
+    sum4: (v: string) => (cooperative ? `wg_sum4(${v}, lid)` : v),
+  };
+}
+
+const entry = `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
+        @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u)`;
+
 const weightIndex = (affine: NormAffine): string => (affine === 'element' ? 'j' : 'r % p.channels');
 
-export const rowNormForward = defineKernel<{ affine: NormAffine; weight: boolean; bias: boolean }>({
+export const rowNormForward = defineKernel<{ affine: NormAffine; weight: boolean; bias: boolean; cooperative: boolean }>({
   name: 'row_norm_forward',
   variants: [
-    { affine: 'element', weight: true, bias: true },
-    { affine: 'channel', weight: true, bias: false },
-    { affine: 'element', weight: false, bias: false },
+    { affine: 'element', weight: true, bias: true, cooperative: false },
+    { affine: 'channel', weight: true, bias: false, cooperative: false },
+    { affine: 'element', weight: false, bias: false, cooperative: true },
+    { affine: 'channel', weight: true, bias: true, cooperative: true },
   ],
   bindings: [
     { name: 'x', access: 'read' },
@@ -49,8 +72,10 @@ export const rowNormForward = defineKernel<{ affine: NormAffine; weight: boolean
     { name: 'eps', type: 'f32' },
   ],
   workgroupSize: WORKGROUP,
-  wgsl: ({ affine, weight, bias }) => /* wgsl */ `
-// row_norm_forward(${affine}${weight ? ', weight' : ''}${bias ? ', bias' : ''}): one thread per row; see norm.ts.
+  wgsl: ({ affine, weight, bias, cooperative }) => {
+    const m = rowMapping(cooperative);
+    return /* wgsl */ `
+// row_norm_forward(${affine}${weight ? ', weight' : ''}${bias ? ', bias' : ''}, ${cooperative ? 'one workgroup' : 'one thread'} per row); see norm.ts.
 struct Params { rows: u32, len: u32, channels: u32, eps: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -59,40 +84,44 @@ struct Params { rows: u32, len: u32, channels: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
+${m.reduceWgsl}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let r = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+${entry} {
+  let r = ${m.row};
   if (r >= p.rows) { return; }
   let base = r * p.len;
   let count = f32(p.len);
-  var total = 0.0;
-  for (var j = 0u; j < p.len; j++) { total += x[base + j]; }
-  let mu = total / count;
-  var squares = 0.0;
-  for (var j = 0u; j < p.len; j++) {
+  var own_total = 0.0;
+  for (var j = ${m.first}; j < p.len; j += ${m.stride}) { own_total += x[base + j]; }
+  let mu = ${m.sum('own_total')} / count;
+  var own_squares = 0.0;
+  for (var j = ${m.first}; j < p.len; j += ${m.stride}) {
     let d = x[base + j] - mu;
-    squares += d * d;
+    own_squares += d * d;
   }
-  let inv_std = inverseSqrt(squares / count + p.eps);
-  mean[r] = mu;
-  rstd[r] = inv_std;
-  for (var j = 0u; j < p.len; j++) {
+  let inv_std = inverseSqrt(${m.sum('own_squares')} / count + p.eps);
+  if (${m.first} == 0u) {
+    mean[r] = mu;
+    rstd[r] = inv_std;
+  }
+  for (var j = ${m.first}; j < p.len; j += ${m.stride}) {
     var v = (x[base + j] - mu) * inv_std;
     ${weight ? `v *= weight[${weightIndex(affine)}];` : ''}
     ${bias ? `v += bias[${weightIndex(affine)}];` : ''}
     y[base + j] = v;
   }
 }
-`,
+`;
+  },
 });
 
-export const rowNormBackward = defineKernel<{ affine: NormAffine; weight: boolean }>({
+export const rowNormBackward = defineKernel<{ affine: NormAffine; weight: boolean; cooperative: boolean }>({
   name: 'row_norm_backward',
   variants: [
-    { affine: 'element', weight: true },
-    { affine: 'channel', weight: true },
-    { affine: 'channel', weight: false },
+    { affine: 'element', weight: true, cooperative: false },
+    { affine: 'channel', weight: true, cooperative: false },
+    { affine: 'channel', weight: false, cooperative: true },
+    { affine: 'element', weight: true, cooperative: true },
   ],
   bindings: [
     { name: 'x', access: 'read' },
@@ -110,8 +139,10 @@ export const rowNormBackward = defineKernel<{ affine: NormAffine; weight: boolea
     { name: 'channels', type: 'u32' },
   ],
   workgroupSize: WORKGROUP,
-  wgsl: ({ affine, weight }) => /* wgsl */ `
-// row_norm_backward(${affine}${weight ? ', weight' : ''}): one thread per row; see norm.ts.
+  wgsl: ({ affine, weight, cooperative }) => {
+    const m = rowMapping(cooperative);
+    return /* wgsl */ `
+// row_norm_backward(${affine}${weight ? ', weight' : ''}, ${cooperative ? 'one workgroup' : 'one thread'} per row); see norm.ts.
 struct Params { rows: u32, len: u32, channels: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -122,42 +153,41 @@ struct Params { rows: u32, len: u32, channels: u32 }
 @group(0) @binding(6) var<storage, read_write> sum_dy: array<f32>;
 @group(0) @binding(7) var<storage, read_write> sum_dy_xhat: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
+${m.reduceWgsl}
 
 fn scale_of(r: u32, j: u32) -> f32 {
   ${weight ? `return weight[${weightIndex(affine)}];` : 'return 1.0;'}
 }
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let r = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+${entry} {
+  let r = ${m.row};
   if (r >= p.rows) { return; }
   let base = r * p.len;
   let mu = mean[r];
   let inv_std = rstd[r];
-  var sum_g = 0.0;
-  var sum_g_xhat = 0.0;
-  var row_sum_dy = 0.0;
-  var row_sum_dy_xhat = 0.0;
-  for (var j = 0u; j < p.len; j++) {
+  // (Σ g, Σ g·x̂, Σ dy, Σ dy·x̂) with g = dy · w
+  var own = vec4f(0.0);
+  for (var j = ${m.first}; j < p.len; j += ${m.stride}) {
     let xhat = (x[base + j] - mu) * inv_std;
     let dy = dL_dy[base + j];
     let g = dy * scale_of(r, j);
-    sum_g += g;
-    sum_g_xhat += g * xhat;
-    row_sum_dy += dy;
-    row_sum_dy_xhat += dy * xhat;
+    own += vec4f(g, g * xhat, dy, dy * xhat);
   }
-  let mean_g = sum_g / f32(p.len);
-  let mean_g_xhat = sum_g_xhat / f32(p.len);
-  for (var j = 0u; j < p.len; j++) {
+  let sums = ${m.sum4('own')};
+  let mean_g = sums.x / f32(p.len);
+  let mean_g_xhat = sums.y / f32(p.len);
+  for (var j = ${m.first}; j < p.len; j += ${m.stride}) {
     let xhat = (x[base + j] - mu) * inv_std;
     let g = dL_dy[base + j] * scale_of(r, j);
     dL_dx[base + j] = inv_std * (g - mean_g - xhat * mean_g_xhat);
   }
-  sum_dy[r] = row_sum_dy;
-  sum_dy_xhat[r] = row_sum_dy_xhat;
+  if (${m.first} == 0u) {
+    sum_dy[r] = sums.z;
+    sum_dy_xhat[r] = sums.w;
+  }
 }
-`,
+`;
+  },
 });
 
 export const rowNormParamGrad = defineKernel({

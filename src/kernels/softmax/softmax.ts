@@ -1,5 +1,7 @@
 /**
- * Softmax and log-softmax along one axis, fused: one thread per row does the whole row.
+ * Softmax and log-softmax along one axis, fused: one thread per row does the whole row, or (const `cooperative`,
+ * for few long rows) one workgroup per row, its threads striding the row and combining their partial max/sums by a
+ * fixed-order tree (src/kernels/common/workgroup-reduce.ts).
  *
  * Rows along any axis, through strides rather than a permute: a tensor of shape [..outer, len, ..inner] has
  * rows = outer · inner rows of `len` elements; row r starts at base(r) = (r / inner) · len · inner + r % inner and
@@ -15,22 +17,50 @@
  * Layout: x, y, dy, dx contiguous in the same shape. A row of only −∞ gives NaN, as in torch.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { workgroupReduceWgsl } from '../common/workgroup-reduce.ts';
 
 const WORKGROUP = 64;
 
-const rowHeader = /* wgsl */ `
-struct Params { rows: u32, len: u32, inner: u32 }`;
+export interface SoftmaxConsts {
+  log: boolean;
+  /** One workgroup per row (long rows, few of them) instead of one thread per row. */
+  cooperative: boolean;
+}
 
-const rowStart = /* wgsl */ `
-  let r = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+/**
+ * The row mapping shared by both kernels. Per row: `base`, `end` and the loop `first`/`stride` (a thread walks the
+ * whole row, or in cooperative mode every WORKGROUP-th element from its lane); `reduce_*` combine per-thread
+ * values into the row's value (the identity for one thread per row).
+ */
+function rowMapping(cooperative: boolean): { header: string; start: string; sum: (v: string) => string; max: (v: string) => string } {
+  return {
+    header: `struct Params { rows: u32, len: u32, inner: u32 }${cooperative ? workgroupReduceWgsl(WORKGROUP) : ''}`,
+    start: /* wgsl */ `
+  let r = ${cooperative ? 'wid.x + wid.y * groups.x' : `gid.x + gid.y * groups.x * ${WORKGROUP}u`};
   if (r >= p.rows) { return; }
   let base = (r / p.inner) * p.len * p.inner + r % p.inner;
-  let step = p.inner;
-  let end = base + p.len * step;`;
+  let end = base + p.len * p.inner;
+  let first = base${cooperative ? ' + lid * p.inner' : ''};
+  let stride = ${cooperative ? `${WORKGROUP}u * p.inner` : 'p.inner'};`,
+    sum: (v) => (cooperative ? `wg_sum(${v}, lid)` : v),
+    max: (v) => (cooperative ? `wg_max(${v}, lid)` : v),
+  };
+}
 
-export const softmaxForward = defineKernel<{ log: boolean }>({
+const entry = `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
+        @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u)`;
+
+const VARIANTS: SoftmaxConsts[] = [
+  { log: false, cooperative: false },
+  { log: true, cooperative: false },
+  { log: false, cooperative: true },
+  { log: true, cooperative: true },
+];
+
+export const softmaxForward = defineKernel<SoftmaxConsts>({
   name: 'softmax_forward',
-  variants: [{ log: false }, { log: true }],
+  variants: VARIANTS,
   bindings: [
     { name: 'x', access: 'read' },
     { name: 'y', access: 'rw' },
@@ -41,40 +71,42 @@ export const softmaxForward = defineKernel<{ log: boolean }>({
     { name: 'inner', type: 'u32' },
   ],
   workgroupSize: WORKGROUP,
-  wgsl: ({ log }) => /* wgsl */ `
-// softmax_forward(${log ? 'log' : 'softmax'}): one thread per row; see softmax.ts.
-${rowHeader}
+  wgsl: ({ log, cooperative }) => {
+    const m = rowMapping(cooperative);
+    return /* wgsl */ `
+// softmax_forward(${log ? 'log' : 'softmax'}, ${cooperative ? 'one workgroup' : 'one thread'} per row); see softmax.ts.
+${m.header}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  ${rowStart}
-  var row_max = -3.402823e38;
-  for (var i = base; i < end; i += step) { row_max = max(row_max, x[i]); }
+${entry} {
+  ${m.start}
+  var own_max = -3.402823e38;
+  for (var i = first; i < end; i += stride) { own_max = max(own_max, x[i]); }
+  let row_max = ${m.max('own_max')};
+  var own_total = 0.0;
 ${
   log
-    ? `  var total = 0.0;
-  for (var i = base; i < end; i += step) { total += exp(x[i] - row_max); }
-  let log_normaliser = row_max + log(total);
-  for (var i = base; i < end; i += step) { y[i] = x[i] - log_normaliser; }`
-    : `  var total = 0.0;
-  for (var i = base; i < end; i += step) {
+    ? `  for (var i = first; i < end; i += stride) { own_total += exp(x[i] - row_max); }
+  let log_normaliser = row_max + log(${m.sum('own_total')});
+  for (var i = first; i < end; i += stride) { y[i] = x[i] - log_normaliser; }`
+    : `  for (var i = first; i < end; i += stride) {
     let e = exp(x[i] - row_max);
     y[i] = e;
-    total += e;
+    own_total += e;
   }
-  let inv_total = 1.0 / total;
-  for (var i = base; i < end; i += step) { y[i] *= inv_total; }`
+  let inv_total = 1.0 / ${m.sum('own_total')};
+  for (var i = first; i < end; i += stride) { y[i] *= inv_total; }`
 }
 }
-`,
+`;
+  },
 });
 
-export const softmaxBackward = defineKernel<{ log: boolean }>({
+export const softmaxBackward = defineKernel<SoftmaxConsts>({
   name: 'softmax_backward',
-  variants: [{ log: false }, { log: true }],
+  variants: VARIANTS,
   bindings: [
     { name: 'y', access: 'read' },
     { name: 'dL_dy', access: 'read' },
@@ -86,28 +118,33 @@ export const softmaxBackward = defineKernel<{ log: boolean }>({
     { name: 'inner', type: 'u32' },
   ],
   workgroupSize: WORKGROUP,
-  wgsl: ({ log }) => /* wgsl */ `
-// softmax_backward(${log ? 'log' : 'softmax'}): ${log ? 'dx = dy - exp(y) * sum(dy)' : 'dx = y * (dy - sum(dy * y))'}, one thread per row.
-${rowHeader}
+  wgsl: ({ log, cooperative }) => {
+    const m = rowMapping(cooperative);
+    return /* wgsl */ `
+// softmax_backward(${log ? 'log' : 'softmax'}, ${cooperative ? 'one workgroup' : 'one thread'} per row):
+// ${log ? 'dx = dy - exp(y) * sum(dy)' : 'dx = y * (dy - sum(dy * y))'}
+${m.header}
 @group(0) @binding(0) var<storage, read> y: array<f32>;
 @group(0) @binding(1) var<storage, read> dL_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dL_dx: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  ${rowStart}
+${entry} {
+  ${m.start}
 ${
   log
-    ? `  var sum_dy = 0.0;
-  for (var i = base; i < end; i += step) { sum_dy += dL_dy[i]; }
-  for (var i = base; i < end; i += step) { dL_dx[i] = dL_dy[i] - exp(y[i]) * sum_dy; }`
-    : `  var sum_dy_y = 0.0;
-  for (var i = base; i < end; i += step) { sum_dy_y += dL_dy[i] * y[i]; }
-  for (var i = base; i < end; i += step) { dL_dx[i] = y[i] * (dL_dy[i] - sum_dy_y); }`
+    ? `  var own_sum = 0.0;
+  for (var i = first; i < end; i += stride) { own_sum += dL_dy[i]; }
+  let sum_dy = ${m.sum('own_sum')};
+  for (var i = first; i < end; i += stride) { dL_dx[i] = dL_dy[i] - exp(y[i]) * sum_dy; }`
+    : `  var own_sum = 0.0;
+  for (var i = first; i < end; i += stride) { own_sum += dL_dy[i] * y[i]; }
+  let sum_dy_y = ${m.sum('own_sum')};
+  for (var i = first; i < end; i += stride) { dL_dx[i] = y[i] * (dL_dy[i] - sum_dy_y); }`
 }
 }
-`,
+`;
+  },
 });
 
 // ---------------------------------------------------------------------------------------------------------------
