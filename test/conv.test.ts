@@ -157,3 +157,27 @@ describe('convTranspose2d: GPU vs f64 reference, backward vs finite differences'
     });
   });
 });
+
+describe('conv layers composed (encoder → tanh → decoder), gradients through the tape', () => {
+  it('conv2d (stride 2) → tanh → convTranspose2d (stride 2) matches the composed references', async () => {
+    const xShape = [2, 3, 8, 6];
+    const w1Shape = [5, 3, 3, 3];
+    const w2Shape = [5, 2, 4, 4];
+    const down = geometry([2, 2], [1, 1]);
+    const up = geometry([2, 2], [1, 1]);
+    await checkOp({
+      name: 'encoder-decoder',
+      inputs: [{ shape: xShape }, { shape: w1Shape }, { shape: [5] }, { shape: w2Shape }],
+      gpu: (x, w1, b1, w2) => nd.convTranspose2d(nd.tanh(nd.conv2d(x, w1, b1, { stride: 2, padding: 1 })), w2, undefined, { stride: 2, padding: 1 }),
+      ref: (x, w1, b1, w2) => {
+        const h = conv2dReference(x, xShape, w1, w1Shape, b1, down).map(Math.tanh);
+        return convTranspose2dReference(h, [2, 5, 4, 3], w2, w2Shape, null, up, [0, 0]);
+      },
+      // No refBackward: finite differences of the composed reference are the reference.
+      rtol: 1e-5,
+      atol: 2e-5,
+      gradRtol: 1e-4,
+      gradAtol: 1e-4,
+    });
+  });
+});
