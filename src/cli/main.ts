@@ -9,6 +9,7 @@ import yargs from 'yargs';
 import { configKeys, resolveConfig, type ConfigObject } from './experiment.ts';
 import { experimentFiles, loadExperiment } from './load.ts';
 import { runExperiment } from './run.ts';
+import { synthCommand } from './synth.ts';
 
 export interface MainIo {
   out: (text: string) => void;
@@ -111,6 +112,7 @@ export async function main(args: readonly string[], io: MainIo = defaultIo): Pro
         if (variants.length) io.out(`variants:\n${variants.map(([n, p]) => `  ${n}: ${JSON.stringify(p)}`).join('\n')}\n`);
       },
     )
+    .command(synthCommand)
     .demandCommand(1, 'name a command: run, list or config')
     .strict()
     .help()

@@ -151,7 +151,7 @@ export function animate(segments: readonly PhonemeSegment[], duration: number, f
   const rng = new Rng(seed);
   const blinks = blinkOnsets(duration, rng);
   const motion = headMotionGenerator(rng);
-  const frameCount = Math.floor(duration * fps);
+  const frameCount = Math.floor(duration * fps + 1e-6);
   const aus: AuFrame[] = [], head: HeadMotion[] = [];
   for (let i = 0; i < frameCount; i++) {
     const t = frameTime(i, fps);
