@@ -97,7 +97,7 @@ export default nd.defineExperiment({
     hidden: 64,
     hiddenLayers: 2,
     optimizer: 'sgd',
-    lr: 0.5,
+    lr: 2,
     momentum: 0.9,
     seed: 1,
     /** Read the loss back every this many steps (each read waits for the GPU). */

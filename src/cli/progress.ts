@@ -67,8 +67,28 @@ export class Progress {
     return seconds > 0 ? (this.step - this.startStep) / seconds : 0;
   }
 
-  get elapsedSeconds(): number {
-    return (this.now() - this.startTime) / 1000;
+  /**
+   * Steps per second over about the last 20 s (for the display and the ETA): the first steps include pipeline
+   * compilation, and other processes may come and go on a shared machine.
+   */
+  get recentRate(): number {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    if (!first || last.time - first.time < 1000 || last.step === first.step) return this.rate;
+    return ((last.step - first.step) * 1000) / (last.time - first.time);
+  }
+
+  private readonly samples: { time: number; step: number }[] = [];
+
+  private sample(t: number): void {
+    const n = this.samples.length;
+    // Updates closer than 100 ms replace the newest sample: the window holds a few hundred samples at most.
+    if (n >= 2 && t - this.samples[n - 2].time < 100) {
+      this.samples[n - 1] = { time: t, step: this.step };
+      return;
+    }
+    this.samples.push({ time: t, step: this.step });
+    while (this.samples.length > 2 && t - this.samples[1].time > 20_000) this.samples.shift();
   }
 
   /** Moves to `step` (steps completed); `status` is e.g. "loss 1.23e-3". */
@@ -76,6 +96,7 @@ export class Progress {
     this.step = step;
     if (status !== undefined) this.status = status;
     const t = this.now();
+    this.sample(t);
     if (this.options.isTTY) {
       if (t - this.lastDraw >= 100 || step === this.total) this.draw(t);
       return;
@@ -116,7 +137,7 @@ export class Progress {
 
   /** The progress text; with a bar on terminals. */
   line(withBar: boolean): string {
-    const rate = this.rate;
+    const rate = this.recentRate;
     const parts: string[] = [];
     const total = this.total;
     if (total) {
