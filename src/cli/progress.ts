@@ -91,6 +91,10 @@ export class Progress {
     while (this.samples.length > 2 && t - this.samples[1].time > 20_000) this.samples.shift();
   }
 
+  get elapsedSeconds(): number {
+    return (this.now() - this.startTime) / 1000;
+  }
+
   /** Moves to `step` (steps completed); `status` is e.g. "loss 1.23e-3". */
   update(step: number, status?: string): void {
     this.step = step;
