@@ -120,6 +120,17 @@ describe('progress', () => {
     expect(lines[9]).toMatch(/step 100\/100  100%  20\.0 steps\/s  took 0:05/);
   });
 
+  it('continues a resumed run at the next 10% mark, with the rate of this session', () => {
+    let now = 0;
+    const out = collector();
+    const progress = new Progress({ label: 'x', total: 100, startStep: 50, isTTY: false, write: out.write, now: () => now });
+    for (let step = 51; step <= 60; step++) {
+      now += 100;
+      progress.update(step);
+    }
+    expect(out.text()).toBe('x step  60/100   60%  10.0 steps/s  ETA 0:04\n');
+  });
+
   it('redraws one line with a bar on a terminal', () => {
     let now = 0;
     const out = collector();

@@ -55,10 +55,13 @@ export class Progress {
     this.startTime = this.now();
     this.lastPlainTime = this.startTime;
     this.lastPlainStep = this.startStep;
+    this.setTotal(options.total);
   }
 
-  setTotal(total: number): void {
+  setTotal(total: number | null): void {
     this.total = total;
+    // A resumed run prints its next plain line at the next 10% mark, not at once.
+    if (total) this.lastPlainFraction = Math.floor((this.step / total) * 10) / 10;
   }
 
   /** Steps per second over this session. */

@@ -319,6 +319,10 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
     if (metrics.status !== 'failed') {
       const summary = Object.entries(metrics.summary).map(([k, v]) => `${k} ${typeof v === 'number' ? formatValue(v) : v}`);
       write(`${metrics.status}${summary.length ? `: ${summary.join(', ')}` : ''}\nwrote ${shownPath(outDir)}/\n`);
+      if (metrics.status === 'stopped' && checkpointStep(outDir) !== null) {
+        const file = configFile.experimentFile ?? '<experiment file>';
+        write(`continue with: nerfad run ${file} --resume ${shownPath(outDir)}\n`);
+      }
     }
   }
   return { outDir, status: metrics.status, metrics };
