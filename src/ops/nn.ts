@@ -28,21 +28,25 @@ function rowParams(shape: Shape, axis: number): { rows: number; len: number; inn
 }
 
 /**
- * How row kernels (softmax, norms) map rows to threads: 'auto' picks one workgroup per row for few long rows and
- * one thread per row otherwise; 'thread' / 'workgroup' force a mapping (tests, benchmarks).
+ * How row kernels (softmax, norms) map rows to threads: 'auto' picks by adapter and row length; 'thread' /
+ * 'workgroup' force one thread per row / one workgroup per row (tests, benchmarks).
  */
 export const rowKernelPolicy: { mapping: 'auto' | 'thread' | 'workgroup' } = { mapping: 'auto' };
 
 /** Threads of a cooperative row workgroup (the kernels' WORKGROUP). */
 const ROW_WORKGROUP = 64;
 
-function cooperativeRows(rows: number, len: number): boolean {
+/**
+ * On lavapipe one thread per row was as fast or faster at every shape measured (softmax and layerNorm forward
+ * of 1 M elements: a tie within noise at [64, 16384]; 1.3–13× faster from [256, 4096] to [16384, 64]), since
+ * a workgroup's barriers are costly on a CPU (2 shared cores under load, so the figures are rough).
+ * On a GPU a workgroup per row reads a row coalesced and keeps the device busy with few rows; the switch at
+ * 64 elements per row is the usual rule of thumb, not measured here.
+ */
+function cooperativeRows(_rows: number, len: number): boolean {
   if (rowKernelPolicy.mapping !== 'auto') return rowKernelPolicy.mapping === 'workgroup';
-  return len >= COOPERATIVE_MIN_LEN && rows < COOPERATIVE_MAX_ROWS;
+  return !runtime().gpu.isSoftware && len >= 64;
 }
-// Measured on lavapipe (see the commit that set them); a GPU would switch at fewer rows still.
-const COOPERATIVE_MIN_LEN = 256;
-const COOPERATIVE_MAX_ROWS = 4096;
 
 /** The thread count to dispatch for `rows` rows: a workgroup each, or a thread each. */
 const rowThreads = (rows: number, cooperative: boolean): number => (cooperative ? rows * ROW_WORKGROUP : rows);
