@@ -107,6 +107,24 @@ describe('layerNorm', () => {
     });
   }
 
+  it('only weight and bias require grad: their gradients still come out', async () => {
+    const rng = new nd.Rng(5);
+    const x = nd.randn([40, 6], rng);
+    const w = nd.randn([6], rng);
+    const b = nd.randn([6], rng);
+    w.requiresGrad = true;
+    b.requiresGrad = true;
+    nd.scope(() => nd.backward(nd.sum(nd.mul(nd.layerNorm(x, 1, w, b), x))));
+    const xs = Float64Array.from(await x.data());
+    const layout: RowNormLayout = { rows: 40, len: 6, paramIndex: (_r, j) => j, paramCount: 6 };
+    const expected = rowNormBackwardReference(xs, layout, Float64Array.from(await w.data()), true, 1e-5, xs);
+    const gotW = await w.grad!.data();
+    const gotB = await b.grad!.data();
+    expected.dweight!.forEach((e, k) => expect(gotW[k]).toBeCloseTo(e, 4));
+    expected.dbias!.forEach((e, k) => expect(gotB[k]).toBeCloseTo(e, 4));
+    for (const t of [x, w, b]) t.dispose();
+  });
+
   it('rejects mismatched parameters', () => {
     const x = nd.zeros([2, 3]);
     const w = nd.zeros([2]);

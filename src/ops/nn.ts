@@ -109,8 +109,8 @@ interface NormConfig {
   hasBias: boolean;
 }
 
-const rowNormOp = defineOp({
-  name: 'rowNorm',
+const makeRowNormOp = (name: string) => defineOp({
+  name,
   forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, cfg: NormConfig) {
     const y = Tensor.empty(x.shape);
     const mean = Tensor.empty([cfg.rows]);
@@ -207,6 +207,9 @@ const rowNormOp = defineOp({
   },
 });
 
+const layerNormOp = makeRowNormOp('layerNorm');
+const instanceNormOp = makeRowNormOp('instanceNorm');
+
 function checkParam(op: string, param: Tensor | undefined, shape: Shape, what: string): void {
   if (!param) return;
   checkF32(op, param, what);
@@ -230,7 +233,7 @@ export function layerNorm(x: Tensor, normalizedDims: number, weight?: Tensor, bi
   const len = sizeOf(paramShape);
   const rows = len === 0 ? 0 : x.size / len;
   const cfg: NormConfig = { affine: 'element', rows, len, channels: 1, eps, paramShape, hasWeight: !!weight, hasBias: !!bias };
-  return rowNormOp(x, weight ?? null, bias ?? null, cfg);
+  return layerNormOp(x, weight ?? null, bias ?? null, cfg);
 }
 
 /**
@@ -255,5 +258,5 @@ export function instanceNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e
     hasWeight: !!weight,
     hasBias: !!bias,
   };
-  return rowNormOp(x, weight ?? null, bias ?? null, cfg);
+  return instanceNormOp(x, weight ?? null, bias ?? null, cfg);
 }
