@@ -6,6 +6,8 @@
  *   l1           |p − t|                                   (∂/∂p at p = t is 0, like torch's sign)
  *   bce          −(t · max(log p, −100) + (1 − t) · max(log(1 − p), −100))     p a probability; torch's clamp
  *                ∂/∂p = (p − t) / max(p (1 − p), 1e-12)   (torch's backward formula, also finite at p ∈ {0, 1})
+ *                ∂/∂t = max(log(1 − p), −100) − max(log p, −100)   (torch: −logit(p), unclamped; they differ only
+ *                where a log is below −100, i.e. p within 4e-44 of 0 or 1)
  *   bce_logits   max(x, 0) − x · t + log(1 + exp(−|x|))   x a logit: the stable form of bce(sigmoid(x), t)
  *                ∂/∂x = sigmoid(x) − t,  ∂/∂t = −x
  *
