@@ -248,7 +248,7 @@ describe('the nerfad command', () => {
   it('lists its commands', async () => {
     const { code, out } = await cli('--help');
     expect(code).toBe(0);
-    expect(out).toMatch(/nerfad run <experiment>/);
+    expect(out).toMatch(/nerfad run \[experiment\]/);
     expect(out).toMatch(/nerfad list/);
   });
 
@@ -259,6 +259,11 @@ describe('the nerfad command', () => {
     expect(code).toBe(0);
     expect(text).toContain('running linear-fit (variant long)');
     expect(readJson<RunConfigFile>(join(out, 'config.json')).config).toMatchObject({ steps: 4, lr: 0.2, model: { scale: 2 } });
+    // --resume alone finds the experiment file in config.json; the run continues from its checkpoint at step 3.
+    const resumed = await cli('run', '--resume', out, '--set', 'steps=6');
+    expect(resumed.err).toBe('');
+    expect(resumed.out).toContain('resumed from the checkpoint at step 3');
+    expect(readJson<MetricsFile>(join(out, 'metrics.json')).series.loss.step).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('reports bad variants, unknown keys and missing files clearly', async () => {

@@ -1,15 +1,21 @@
 /**
  * The `nerfad` command line (yargs). bin/nerfad.js registers tsx and calls `main`.
  *
- *   nerfad run experiments/fit-image.ts [--variant V] [--set key=value ...] [--out DIR] [--resume DIR]
+ *   nerfad run experiments/fit-image.ts [--variant V] [--set key=value ...] [--out DIR]
+ *   nerfad run [experiments/fit-image.ts] --resume DIR [--set key=value ...]
  *   nerfad list [DIR]
  *   nerfad config experiments/fit-image.ts [--variant V] [--set key=value ...]
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import yargs from 'yargs';
 import { configKeys, resolveConfig, type ConfigObject } from './experiment.ts';
 import { experimentFiles, loadExperiment } from './load.ts';
 import { runExperiment } from './run.ts';
 import { synthCommand } from './synth.ts';
+
+/** A mistake in the command line itself (answered with a pointer to --help). */
+class UsageError extends Error {}
 
 export interface MainIo {
   out: (text: string) => void;
@@ -45,6 +51,15 @@ async function listExperiments(dir: string, io: MainIo): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
+/** The experiment file recorded in a run directory's config.json. */
+function experimentFileOfRun(runDir: string): string {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) throw new Error(`--resume ${runDir}: no config.json there (is it a run directory?)`);
+  const file = (JSON.parse(readFileSync(path, 'utf8')) as { experimentFile?: string | null }).experimentFile;
+  if (!file) throw new Error(`--resume ${runDir}: its config.json does not name the experiment file; pass it: nerfad run FILE --resume ${runDir}`);
+  return file;
+}
+
 function describeConfig(config: ConfigObject): string {
   const lines = configKeys(config).map(([key, type]) => {
     const value = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], config);
@@ -60,26 +75,29 @@ export async function main(args: readonly string[], io: MainIo = defaultIo): Pro
     .scriptName('nerfad')
     .usage('$0 <command> [options]')
     .command(
-      'run <experiment>',
+      'run [experiment]',
       'run an experiment (a TypeScript module exporting defineExperiment) into a run directory',
       (y) =>
         y
-          .positional('experiment', { type: 'string', demandOption: true, describe: 'the experiment file, e.g. experiments/fit-image.ts' })
+          .positional('experiment', { type: 'string', describe: 'the experiment file, e.g. experiments/fit-image.ts (with --resume: default the run\'s own)' })
           .option('variant', { alias: 'v', type: 'string', describe: 'a named variant of the config (see `nerfad config FILE`)' })
           .option('set', { alias: 's', type: 'string', array: true, default: [] as string[], describe: 'override a config value: key=value (repeatable)' })
           .option('out', { alias: 'o', type: 'string', describe: 'the run directory (default runs/NAME/<timestamp>)' })
           .option('resume', { type: 'string', describe: 'continue the run in this directory from its checkpoint' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing (files are still written)' })
           .example('$0 run experiments/fit-image.ts', 'the demo: fit an image with a Fourier-feature MLP')
-          .example('$0 run experiments/fit-image.ts --variant no-fourier --set steps=200', 'an ablation, shorter'),
+          .example('$0 run experiments/fit-image.ts --variant no-fourier --set steps=200', 'an ablation, shorter')
+          .example('$0 run --resume runs/fit-image/2026-11-25T17-46-51 --set steps=2000', 'continue a run, for longer'),
       async (argv) => {
-        const experiment = await loadExperiment(argv.experiment);
+        const file = argv.experiment ?? (argv.resume ? experimentFileOfRun(argv.resume) : undefined);
+        if (!file) throw new UsageError('name the experiment file to run, e.g. `nerfad run experiments/fit-image.ts`');
+        const experiment = await loadExperiment(file);
         const result = await runExperiment(experiment, {
           variant: argv.variant ?? null,
           set: argv.set.map(String),
           out: argv.out,
           resume: argv.resume,
-          experimentFile: argv.experiment,
+          experimentFile: file,
           quiet: argv.quiet,
           // The real stdout gets the terminal progress bar; another sink (tests) gets plain lines.
           write: io === defaultIo ? undefined : io.out,
@@ -139,5 +157,3 @@ export async function main(args: readonly string[], io: MainIo = defaultIo): Pro
   }
   return exitCode;
 }
-
-class UsageError extends Error {}
