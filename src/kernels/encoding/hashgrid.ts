@@ -3,13 +3,16 @@
  * forward, backward into the table, and the input gradient. Geometry, layout and config: `hashgrid-layout.ts`;
  * float64 reference: `hashgrid.ref.ts`.
  *
- * Buffers (all f32 unless said):
+ * Buffers (f32 unless said; a `Feature` is one table row of F floats: f32, vec2f or vec4f):
  *   x           [N, x_stride] rows; the grid's D axes are columns axis0, axis1(, axis2) of each row. A plain 3-D
  *               grid reads x [N, 3] with axes 0, 1, 2; a tri-plane's YZ plane reads x [N, 3] with axes 1, 2.
- *   grid_table  [total_entries, F]: level l's entries are rows offset_l … offset_l + size_l − 1.
- *   level_info  one LevelInfo per level {offset, size, vertices, hashed, scale} (5 × 4 bytes; scale is f32).
- *   y / dy      [N, out_stride] rows; level l's F features at columns out_offset + l·F + f (so a tri-plane's three
- *               grids write straight into their slices of one [N, 3·L·F] buffer, with no concat or transpose).
+ *   grid_table  [total_entries] Features: level l's entries are rows offset_l … offset_l + size_l − 1.
+ *   level_info  one LevelInfo per level {offset, size, vertices, hashed: u32; scale: f32} (5 words each).
+ *   y / dy      [N, out_stride] floats per row; level l's Feature at float column out_offset + l·F (so a tri-plane's
+ *               three grids write straight into their slices of one [N, 3·L·F] buffer, with no concat or
+ *               transpose). out_stride and out_offset are multiples of F, so the Feature is read/written whole.
+ *   grad_table  [total_entries · F] scalar atomic cells (the backward's accumulator; see the atomics policy).
+ *   dx          [N, x_stride]: the input gradient, written (or added, `accumulate` = 1) at the axis columns.
  *
  * Thread mapping:
  *   hashgrid_forward, hashgrid_backward: one thread per (point, level), level = workgroup_id.y (as tiny-cuda-nn and
@@ -41,64 +44,77 @@ const WG = HASHGRID_WORKGROUP;
 /** 4-byte words per LevelInfo record (offset, size, vertices, hashed: u32; scale: f32). */
 export const LEVEL_INFO_WORDS = 5;
 
-/** The parts every kernel of the family shares: constants, LevelInfo, locating a point, indexing a corner. */
+const AXES = ['x', 'y', 'z'];
+
+/** WGSL type of one table row / one level's output: F features. */
+const featureType = (features: number): string => (features === 1 ? 'f32' : `vec${features}f`);
+/** Component accessors of a Feature value ('' for a scalar). */
+const featureComponents = (features: number): string[] => (features === 1 ? [''] : AXES.concat('w').slice(0, features).map((c) => `.${c}`));
+
+/** The D-linear weight of a corner: the product of its per-axis weights. */
+const product = (weights: string, dims: number): string => AXES.slice(0, dims).map((a) => `${weights}.${a}`).join(' * ');
+
+/** Σ_f a[f] · b[f] of two Feature values (WGSL's dot takes vectors only). */
+const featureDot = (a: string, b: string, features: number): string => (features === 1 ? `${a} * ${b}` : `dot(${a}, ${b})`);
+
+/**
+ * The parts every kernel of the family shares: types, LevelInfo, locating a point, indexing a corner. Everything
+ * D-dependent is written out for the given D with vector types (vecDu / vecDf), so no private array is indexed
+ * dynamically (lavapipe would keep such arrays in memory).
+ */
 function gridCommon(dims: number, features: number): string {
+  const axes = AXES.slice(0, dims);
+  const hashTerms = axes.map((a, d) => `(vertex.${a} * ${HASH_PRIMES[d]}u)`).join(' ^ ');
+  let denseIndex = `vertex.${axes[dims - 1]}`;
+  for (let d = dims - 2; d >= 0; d--) denseIndex = `vertex.${axes[d]} + info.vertices * (${denseIndex})`;
+  // Product of all weights but axis d, for each d: ∂w/∂frac_d up to its sign.
+  const others = axes.map((_, d) => axes.filter((__, e) => e !== d).map((a) => `weights.${a}`).join(' * ')).join(', ');
   return /* wgsl */ `
-const D: u32 = ${dims}u;        // input dimensions
-const F: u32 = ${features}u;        // features per level
-const CORNERS: u32 = ${2 ** dims}u;  // 2^D
+const F: u32 = ${features}u;          // features per level
+const CORNERS: u32 = ${2 ** dims}u;    // 2^D corners of a cell
+alias Feature = ${featureType(features)};   // the F features of one table row
+alias VecU = vec${dims}u;        // one per input dimension
+alias VecF = vec${dims}f;
 
 struct LevelInfo { offset: u32, size: u32, vertices: u32, hashed: u32, scale: f32 }
 
-// Where point n falls in a level: the cell (lower vertex), the fraction within it, and 1.0 per coordinate that
-// was inside [0, 1] before clamping (the clamp passes no derivative from outside).
-struct Located { cell: array<u32, 3>, frac: array<f32, 3>, inside: array<f32, 3> }
-
-fn locate(n: u32, info: LevelInfo) -> Located {
-  let axes = array<u32, 3>(p.axis0, p.axis1, p.axis2);
-  var at: Located;
-  for (var d = 0u; d < D; d++) {
-    let x = x_in[n * p.x_stride + axes[d]];
-    let pos = clamp(x, 0.0, 1.0) * info.scale + p.shift;
-    // A point on the grid's upper face uses the last cell with fraction 1.
-    let cell = min(u32(floor(pos)), info.vertices - 2u);
-    at.cell[d] = cell;
-    at.frac[d] = pos - f32(cell);
-    at.inside[d] = select(0.0, 1.0, x >= 0.0 && x <= 1.0);
-  }
-  return at;
+// The grid's D coordinates of point n: columns axis0, axis1(, axis2) of row n of x.
+fn point_coords(n: u32) -> VecF {
+  let row = n * p.x_stride;
+  return VecF(${axes.map((_, d) => `x_in[row + p.axis${d}]`).join(', ')});
 }
 
-// tiny-cuda-nn's coherent prime hash primes: ${HASH_PRIMES.join(', ')}.
-fn prime(d: u32) -> u32 {
-  return select(select(${HASH_PRIMES[2]}u, ${HASH_PRIMES[1]}u, d == 1u), ${HASH_PRIMES[0]}u, d == 0u);
+// Where a point falls in a level: the cell (its lower vertex) and the fraction within it, in [0, 1]^D.
+struct Located { cell: VecU, frac: VecF }
+
+fn locate(x: VecF, info: LevelInfo) -> Located {
+  let pos = clamp(x, VecF(0.0), VecF(1.0)) * info.scale + p.shift;
+  // A point on the grid's upper face uses the last cell, with fraction 1.
+  let cell = min(VecU(floor(pos)), VecU(info.vertices - 2u));
+  return Located(cell, pos - VecF(cell));
 }
 
-// Table row of corner \`corner\` (bit d set = upper vertex along axis d) of the cell: dense (x fastest) or hashed.
-fn corner_entry(info: LevelInfo, cell: array<u32, 3>, corner: u32) -> u32 {
-  var index = 0u;
+// Corner \`corner\` of a cell: bit d set = the upper vertex along axis d.
+fn corner_offset(corner: u32) -> VecU {
+  return (VecU(corner) >> VecU(${axes.map((_, d) => `${d}u`).join(', ')})) & VecU(1u);
+}
+
+// Per-axis interpolation weights of a corner: frac_d on the upper side, 1 − frac_d on the lower.
+fn axis_weights(frac: VecF, upper: VecU) -> VecF {
+  return select(1.0 - frac, frac, upper == VecU(1u));
+}
+
+// Table row of a vertex: dense (x fastest) when the level fits, else tiny-cuda-nn's coherent prime hash mod 2^T.
+fn vertex_entry(info: LevelInfo, vertex: VecU) -> u32 {
   if (info.hashed == 0u) {
-    var stride = 1u;
-    for (var d = 0u; d < D; d++) {
-      index += (cell[d] + ((corner >> d) & 1u)) * stride;
-      stride *= info.vertices;
-    }
-  } else {
-    for (var d = 0u; d < D; d++) {
-      index ^= (cell[d] + ((corner >> d) & 1u)) * prime(d);
-    }
-    index = index % info.size;
+    return info.offset + ${denseIndex};
   }
-  return info.offset + index;
+  return info.offset + ((${hashTerms}) & (info.size - 1u));  // hashed levels hold 2^T entries: mod is a mask
 }
 
-// D-linear interpolation weight of a corner: Π_d (bit_d ? frac_d : 1 − frac_d).
-fn corner_weight(frac: array<f32, 3>, corner: u32) -> f32 {
-  var w = 1.0;
-  for (var d = 0u; d < D; d++) {
-    w *= select(1.0 - frac[d], frac[d], ((corner >> d) & 1u) == 1u);
-  }
-  return w;
+// ∂w/∂frac_d of a corner for every d: ±1 (upper/lower side) times the other axes' weights.
+fn weight_gradient(weights: VecF, upper: VecU) -> VecF {
+  return select(VecF(-1.0), VecF(1.0), upper == VecU(1u)) * VecF(${others});
 }
 `;
 }
@@ -109,7 +125,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let level = wid.y;
   if (n >= p.n) { return; }
   let info = level_info[level];
-  let at = locate(n, info);`;
+  let at = locate(point_coords(n), info);`;
 
 const VARIANTS: HashGridConsts[] = [
   { dims: 3, features: 2 },
@@ -142,24 +158,20 @@ export const hashGridForward = defineKernel<HashGridConsts>({
 // hashgrid_forward (D = ${dims}, F = ${features}): one thread per (point, level = workgroup_id.y).
 struct Params { n: u32, x_stride: u32, axis0: u32, axis1: u32, axis2: u32, out_stride: u32, out_offset: u32, shift: f32 }
 @group(0) @binding(0) var<storage, read> x_in: array<f32>;
-@group(0) @binding(1) var<storage, read> grid_table: array<f32>;
+@group(0) @binding(1) var<storage, read> grid_table: array<Feature>;
 @group(0) @binding(2) var<storage, read> level_info: array<LevelInfo>;
-@group(0) @binding(3) var<storage, read_write> y_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y_out: array<Feature>;
 @group(0) @binding(4) var<uniform> p: Params;
 ${gridCommon(dims, features)}
 ${POINT_LEVEL_MAIN}
-  var acc: array<f32, F>;
+  var acc = Feature(0.0);
   for (var corner = 0u; corner < CORNERS; corner++) {
-    let w = corner_weight(at.frac, corner);
-    let entry = corner_entry(info, at.cell, corner);
-    for (var f = 0u; f < F; f++) {
-      acc[f] += w * grid_table[entry * F + f];
-    }
+    let upper = corner_offset(corner);
+    let weights = axis_weights(at.frac, upper);
+    acc += ${product('weights', dims)} * grid_table[vertex_entry(info, at.cell + upper)];
   }
-  let row = n * p.out_stride + p.out_offset + level * F;
-  for (var f = 0u; f < F; f++) {
-    y_out[row + f] = acc[f];
-  }
+  // out_stride and out_offset count floats and are multiples of F.
+  y_out[(n * p.out_stride + p.out_offset) / F + level] = acc;
 }
 `,
 });
@@ -196,28 +208,24 @@ export const hashGridBackward = defineKernel<HashGridBackwardConsts>({
 struct Params { n: u32, x_stride: u32, axis0: u32, axis1: u32, axis2: u32, dy_stride: u32, dy_offset: u32, shift: f32, fixed_scale: f32 }
 @group(0) @binding(0) var<storage, read> x_in: array<f32>;
 @group(0) @binding(1) var<storage, read> level_info: array<LevelInfo>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<Feature>;
 @group(0) @binding(3) var<storage, read_write> grad_table: ${atomicArrayType(atomics)};
 @group(0) @binding(4) var<uniform> p: Params;
 ${gridCommon(dims, features)}
 ${atomicAddF32(atomics, 'grad_table', 'p.fixed_scale')}
 
 ${POINT_LEVEL_MAIN}
-  var dL_dy: array<f32, F>;
-  let row = n * p.dy_stride + p.dy_offset + level * F;
-  for (var f = 0u; f < F; f++) {
-    dL_dy[f] = dy[row + f];
-  }
+  let dL_dy = dy[(n * p.dy_stride + p.dy_offset) / F + level];
   for (var corner = 0u; corner < CORNERS; corner++) {
-    let w = corner_weight(at.frac, corner);
+    let upper = corner_offset(corner);
+    let weights = axis_weights(at.frac, upper);
+    let w = ${product('weights', dims)};
     if (w == 0.0) { continue; }  // a point on a cell face adds nothing to the far corners: skip the atomics
-    let entry = corner_entry(info, at.cell, corner);
-    for (var f = 0u; f < F; f++) {
-      let contribution = w * dL_dy[f];
-      if (contribution != 0.0) {
-        grad_table_add(entry * F + f, contribution);
-      }
-    }
+    let first = vertex_entry(info, at.cell + upper) * F;
+    let contribution = w * dL_dy;
+${featureComponents(features)
+  .map((c, f) => `    if (contribution${c} != 0.0) { grad_table_add(first + ${f}u, contribution${c}); }`)
+  .join('\n')}
   }
 }
 `,
@@ -254,9 +262,9 @@ export const hashGridBackwardInput = defineKernel<HashGridConsts>({
 // hashgrid_backward_input (D = ${dims}, F = ${features}): one thread per point, looping over the levels.
 struct Params { n: u32, x_stride: u32, axis0: u32, axis1: u32, axis2: u32, dy_stride: u32, dy_offset: u32, levels: u32, shift: f32, accumulate: u32 }
 @group(0) @binding(0) var<storage, read> x_in: array<f32>;
-@group(0) @binding(1) var<storage, read> grid_table: array<f32>;
+@group(0) @binding(1) var<storage, read> grid_table: array<Feature>;
 @group(0) @binding(2) var<storage, read> level_info: array<LevelInfo>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<Feature>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 ${gridCommon(dims, features)}
@@ -265,33 +273,24 @@ ${gridCommon(dims, features)}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let n = gid.x + gid.y * groups.x * ${WG}u;
   if (n >= p.n) { return; }
-  var dL_dx = array<f32, 3>(0.0, 0.0, 0.0);
+  let x = point_coords(n);
+  var dL_dx = VecF(0.0);
   for (var level = 0u; level < p.levels; level++) {
     let info = level_info[level];
-    let at = locate(n, info);
-    let row = n * p.dy_stride + p.dy_offset + level * F;
+    let at = locate(x, info);
+    let dL_dy = dy[(n * p.dy_stride + p.dy_offset) / F + level];
+    var dL_dfrac = VecF(0.0);
     for (var corner = 0u; corner < CORNERS; corner++) {
-      // Σ_f table[entry, f] · dL/dy[f]: how much this corner's value moves the loss.
-      let entry = corner_entry(info, at.cell, corner);
-      var dL_dvalue = 0.0;
-      for (var f = 0u; f < F; f++) {
-        dL_dvalue += grid_table[entry * F + f] * dy[row + f];
-      }
-      for (var d = 0u; d < D; d++) {
-        // ∂w/∂frac_d: ±1 along d times the other axes' weights.
-        var dw = select(-1.0, 1.0, ((corner >> d) & 1u) == 1u);
-        for (var e = 0u; e < D; e++) {
-          if (e != d) { dw *= select(1.0 - at.frac[e], at.frac[e], ((corner >> e) & 1u) == 1u); }
-        }
-        dL_dx[d] += dw * dL_dvalue * info.scale * at.inside[d];
-      }
+      let upper = corner_offset(corner);
+      // How much this corner's value moves the loss: Σ_f table[entry, f] · dL/dy[f].
+      let dL_dvalue = ${featureDot('grid_table[vertex_entry(info, at.cell + upper)]', 'dL_dy', features)};
+      dL_dfrac += weight_gradient(axis_weights(at.frac, upper), upper) * dL_dvalue;
     }
+    dL_dx += dL_dfrac * info.scale;
   }
-  let axes = array<u32, 3>(p.axis0, p.axis1, p.axis2);
-  for (var d = 0u; d < D; d++) {
-    let index = n * p.x_stride + axes[d];
-    dx[index] = select(0.0, dx[index], p.accumulate == 1u) + dL_dx[d];
-  }
+  // The clamp to [0, 1] passes no derivative from outside.
+  dL_dx *= select(VecF(0.0), VecF(1.0), (x >= VecF(0.0)) & (x <= VecF(1.0)));
+${Array.from({ length: dims }, (_, d) => `  dx[n * p.x_stride + p.axis${d}] = select(0.0, dx[n * p.x_stride + p.axis${d}], p.accumulate == 1u) + dL_dx.${AXES[d]};`).join('\n')}
 }
 `,
 });
