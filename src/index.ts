@@ -16,6 +16,9 @@ export { scope, keep } from './tensor/scope.ts';
 export { backward, noGrad, enableGrad, clearTape, tapeLength } from './autograd/tape.ts';
 export { defineOp, type OpContext } from './autograd/op.ts';
 export * from './ops/index.ts';
+export * from './models/index.ts';
+export * from './optim/index.ts';
+export * from './io/index.ts';
 export {
   defineExperiment,
   type Experiment,

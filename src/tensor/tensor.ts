@@ -124,6 +124,22 @@ export class Tensor implements Disposable {
     return { pooled: v.pooled, offset: v.offset, size: Math.max(4, this.size * 4) };
   }
 
+  /**
+   * Moves this tensor onto `storage` (which must be large enough), copying its current contents there first, and
+   * releases the old storage. Used by optimizers to pack parameters into one flat arena so that a single dispatch
+   * updates them all; the tensor object (and every reference users hold to it) stays the same. Tensors that shared
+   * the old storage through `viewAs` keep the old storage and no longer alias this one.
+   */
+  moveToStorage(storage: Storage): void {
+    const old = this.storage;
+    if (this.size * 4 > storage.view.size && this.size > 0) {
+      throw new Error(`moveToStorage: ${storage.view.size} bytes are too small for ${this}`);
+    }
+    if (this.size > 0) runtime().copy(this.view, { ...storage.view, size: this.size * 4 }, this.size * 4);
+    this.storageRef = storage;
+    old.release();
+  }
+
   dispose(): void {
     if (!this.storageRef) return;
     this.storageRef.release();
