@@ -202,3 +202,16 @@ export function rerenderClip(dir: string, log: (line: string) => void = () => {}
   const { recipe, portrait, audio } = readRecipe(dir);
   return renderClip(dir, recipe, portrait, audio, log);
 }
+
+/** The shipped synthetic clip (see assets/README.md). */
+export const DEFAULT_CLIP_DIR = 'assets/default-clip';
+
+/** Renders a synth clip's images if any is missing (the shipped clip comes without them). True when it rendered. */
+export function ensureClipImages(dir = DEFAULT_CLIP_DIR, log: (line: string) => void = () => {}): boolean {
+  const manifest = JSON.parse(readFileSync(join(dir, 'clip.json'), 'utf8')) as { frame_count: number };
+  const last = String(manifest.frame_count - 1).padStart(6, '0');
+  const complete = ['frames', 'torso', 'masks/head', 'masks/face', 'masks/lip'].every((sub) => existsSync(join(dir, sub, `${last}.png`)) && existsSync(join(dir, sub, '000000.png')));
+  if (complete) return false;
+  rerenderClip(dir, log);
+  return true;
+}
