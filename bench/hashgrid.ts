@@ -5,8 +5,9 @@
  * dL/dx as well. Points are uniform in the unit cube (seeded).
  *
  * Method: `reps` forwards (under noGrad) are queued and awaited once (`runtime().sync()`); then `reps` forward +
- * backward steps; backward time = (forward + backward) − forward. The backward includes clearing the gradient table
- * (and the fixed-point → f32 pass in that mode). One warm-up step before timing compiles the pipelines.
+ * backward steps; backward time = (forward + backward) − forward, each the median of `rounds` interleaved rounds
+ * (the machine may be shared). The backward includes clearing the gradient table (and the fixed-point → f32 pass in
+ * that mode) and copying dL/dy. One warm-up step before timing compiles the pipelines.
  * The hash grid is bound by table gathers and atomics, not FLOPs: `atomic adds/s` (N · L · 2^D · F per backward)
  * compares with the scatter-add rates measured in lavapipe-notes.md (fixed-point 68–96 M/s, CAS 28–109 M/s).
  *
@@ -47,7 +48,9 @@ interface Case {
   planes: number;
 }
 
-async function benchCase(c: Case, atomics: AtomicMode, points: number, reps: number, adapter: string): Promise<BenchRow> {
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+async function benchCase(c: Case, atomics: AtomicMode, points: number, reps: number, rounds: number, adapter: string): Promise<BenchRow> {
   const config: HashGridConfig = { ...c.config, atomics };
   const rng = new nd.Rng(7);
   const x = nd.keep(nd.rand([points, c.planes === 3 ? 3 : config.dims], rng));
@@ -69,15 +72,26 @@ async function benchCase(c: Case, atomics: AtomicMode, points: number, reps: num
       }
     });
 
+  const forwardBackwardWithInput = (): void => {
+    x.requiresGrad = true;
+    forwardBackward();
+    x.requiresGrad = false;
+    x.grad?.dispose();
+    x.grad = null;
+  };
+
   forward();
   forwardBackward();
-  const tForward = await timeIt(reps, forward);
-  const tBoth = await timeIt(reps, forwardBackward);
-  x.requiresGrad = true;
-  forwardBackward();
-  const tWithInput = await timeIt(reps, forwardBackward);
-  x.grad?.dispose();
-  x.grad = null;
+  forwardBackwardWithInput();
+  const samples: { forward: number[]; both: number[]; withInput: number[] } = { forward: [], both: [], withInput: [] };
+  for (let round = 0; round < rounds; round++) {
+    samples.forward.push(await timeIt(reps, forward));
+    samples.both.push(await timeIt(reps, forwardBackward));
+    samples.withInput.push(await timeIt(reps, forwardBackwardWithInput));
+  }
+  const tForward = median(samples.forward);
+  const tBoth = median(samples.both);
+  const tWithInput = median(samples.withInput);
   const tBackward = Math.max(tBoth - tForward, 1e-9);
   const atomicAdds = points * config.levels * 2 ** config.dims * config.features * c.planes;
   for (const t of [x, dy, ...tables]) t.dispose();
@@ -96,7 +110,7 @@ async function benchCase(c: Case, atomics: AtomicMode, points: number, reps: num
 }
 
 /** Points/s forward and backward for a RAD-NeRF 3-D grid and an ER-NeRF tri-plane, in both atomics modes. */
-export async function benchHashGrid(points = 1 << 15, reps = 3): Promise<BenchRow[]> {
+export async function benchHashGrid(points = 1 << 15, reps = 2, rounds = 3): Promise<BenchRow[]> {
   await nd.init();
   const adapter = (await getGpu()).adapterName;
   const cases: Case[] = [
@@ -104,7 +118,7 @@ export async function benchHashGrid(points = 1 << 15, reps = 3): Promise<BenchRo
     { name: 'ER-NeRF tri-plane (3 × 12 lv × 1 ft, 2^14, res 64→512)', config: ER_NERF_PLANE, planes: 3 },
   ];
   const rows: BenchRow[] = [];
-  for (const c of cases) for (const atomics of ['fixed-point', 'float-cas'] as const) rows.push(await benchCase(c, atomics, points, reps, adapter));
+  for (const c of cases) for (const atomics of ['fixed-point', 'float-cas'] as const) rows.push(await benchCase(c, atomics, points, reps, rounds, adapter));
   return rows;
 }
 

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import * as nd from '../src/index.ts';
-import { hashGrid, hashGridTable, triPlane } from '../src/ops/encoding.ts';
+import { hashGrid, hashGridTable, pointLevelGrid, triPlane } from '../src/ops/encoding.ts';
+import { hashGridForward } from '../src/kernels/encoding/hashgrid.ts';
 import { hashGridLayout, levelEntryIndex, type HashGridConfig } from '../src/kernels/encoding/hashgrid-layout.ts';
 import {
   hashGridInputGradReference,
@@ -323,6 +324,37 @@ describe('dL/dx runs only when x requires a gradient', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+});
+
+describe('workgroup grid and empty input', () => {
+  it('points folded into workgroup_id.z (as past 65535 · 64 points) are indexed right', async () => {
+    // Forcing the fold with a small limit: 300 points = 5 groups of 64 → grid [2, L, 3] (one group idle).
+    const config = smallConfig(3, 2);
+    const layout = hashGridLayout(config);
+    const grid = pointLevelGrid(300, config.levels, 2);
+    expect(grid).toEqual([2, 4, 3]);
+    const rng = new nd.Rng(8);
+    const x = nd.rand([300, 3], rng);
+    const table = hashGridTable(config, rng, 1);
+    const y = nd.zeros([300, 8]);
+    const words = new Uint32Array(config.levels * 5);
+    layout.levels.forEach((l, i) => {
+      words.set([l.offset, l.size, l.vertices, l.hashed ? 1 : 0], i * 5);
+      new Float32Array(words.buffer)[i * 5 + 4] = l.scale;
+    });
+    const levelInfo = nd.tensor(words, [words.length], 'u32');
+    nd.runtime().dispatch(
+      hashGridForward,
+      { dims: 3, features: 2 },
+      [x.view, table.view, levelInfo.view, y.view],
+      { n: 300, x_stride: 3, axis0: 0, axis1: 1, axis2: 2, out_stride: 8, out_offset: 0, shift: layout.shift },
+      grid,
+    );
+    const expected = hashGridReference(await x.toFloat64(), await table.toFloat64(), config);
+    expectClose(await y.data(), expected, 1e-5, 2e-5, 'folded forward');
+    for (const t of [x, table, y, levelInfo]) t.dispose();
   });
 
   it('zero points: an empty [0, L·F] encoding and nothing dispatched', async () => {

@@ -76,10 +76,13 @@ function axisParams(axes: readonly number[]): Record<string, number> {
   return { axis0: axes[0], axis1: axes[1], axis2: axes[2] ?? 0 };
 }
 
-/** Workgroups for the (point, level) kernels: points along x (folded into z past 65535), levels along y. */
-function pointLevelGrid(points: number, levels: number): [number, number, number] {
+/**
+ * Workgroups for the (point, level) kernels: points along x (folded into z past `maxPerDimension` = 65535, the
+ * WebGPU limit), levels along y. Exported for the test of the folded indexing.
+ */
+export function pointLevelGrid(points: number, levels: number, maxPerDimension = 65535): [number, number, number] {
   const groups = Math.ceil(points / HASHGRID_WORKGROUP);
-  const z = Math.ceil(groups / 65535);
+  const z = Math.ceil(groups / maxPerDimension);
   return [Math.ceil(groups / z), levels, z];
 }
 
