@@ -347,7 +347,7 @@ describe('workgroup grid and empty input', () => {
     const levelInfo = nd.tensor(words, [words.length], 'u32');
     nd.runtime().dispatch(
       hashGridForward,
-      { dims: 3, features: 2 },
+      { dims: 3, features: 2 } as const,
       [x.view, table.view, levelInfo.view, y.view],
       { n: 300, x_stride: 3, axis0: 0, axis1: 1, axis2: 2, out_stride: 8, out_offset: 0, shift: layout.shift },
       grid,
