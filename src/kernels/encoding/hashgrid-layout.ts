@@ -45,9 +45,11 @@ export interface HashGridConfig {
    */
   atomics?: AtomicMode;
   /**
-   * Fractional bits k of the fixed-point mode: each contribution w·dL/dy is rounded to a multiple of 2^-k and each
-   * cell's sum must stay within ±2^(31−k). Default 24 (resolution 6e-8, range ±128), sized for losses that are
-   * means over rays (per-point gradients ≲ 1e-2); raise the range (lower k) for summed losses.
+   * Fractional bits k of the fixed-point mode: each contribution w·dL/dy is added to an atomic<i32> cell as
+   * round(w·dL/dy · 2^k) (clamped to ±(2^31 − 128)), so it is rounded to a multiple of 2^-k (error ≤ 2^-(k+1) per
+   * add) and each cell's sum must stay within ±2^(31−k) or it wraps. A second pass (`fixed_point_to_f32`) turns
+   * the cells in place into f32 sum · 2^-k. Default 24: resolution 6e-8, range ±128, sized for losses that are
+   * means over rays (per-point gradients ≲ 1e-2); lower k for summed losses (k = 16: 1.5e-5, ±32768).
    */
   fixedPointBits?: number;
 }
