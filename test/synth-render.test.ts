@@ -35,7 +35,7 @@ function mouthOpening(frame: RenderedFrame): number {
   for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
     const i = (y * S + x) * 3, d = frame.image.data;
     const sat = Math.max(d[i]!, d[i + 1]!, d[i + 2]!) - Math.min(d[i]!, d[i + 1]!, d[i + 2]!);
-    if (lum(d, i) < 0.2 || (sat < 0.12 && lum(d, i) > 0.45)) count++;
+    if (lum(d, i) < 0.2 || (sat < 0.2 && lum(d, i) > 0.45)) count++;
   }
   return count;
 }

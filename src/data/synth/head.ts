@@ -209,13 +209,13 @@ export function mouthInterior(head: HeadModel, deformed: Float64Array, aus: AuFr
   const centre: [number, number, number] = [0, 0, 0];
   for (const p of ring) for (let k = 0; k < 3; k++) centre[k]! += p[k]! / ring.length;
   centre[2] -= 0.025;
-  const edge: [number, number, number] = [0.32, 0.1, 0.1], deep: [number, number, number] = [0.06, 0.02, 0.02];
+  const edge: [number, number, number] = [0.3, 0.08, 0.08], deep: [number, number, number] = [0.08, 0.02, 0.02];
   const tris: InteriorTriangle[] = [];
   for (let k = 0; k < ring.length; k++) {
     tris.push({ points: [ring[k]!, ring[(k + 1) % ring.length]!, centre], colors: [edge, edge, deep], label: LABEL.cavity, depthBias: 0.05 });
   }
-  const W = head.mouthWidth, toothH = 0.06 * W, back = 0.005;
-  const tooth: [number, number, number] = [0.74, 0.71, 0.64], toothShade: [number, number, number] = [0.45, 0.42, 0.38];
+  const W = head.mouthWidth, toothH = 0.05 * W, back = 0.005;
+  const tooth: [number, number, number] = [0.8, 0.75, 0.64], toothShade: [number, number, number] = [0.48, 0.42, 0.36];
   const theta = jawAngle(aus.AU26);
   const row = (indices: readonly number[], dir: number, onJaw: boolean) => {
     const pts = indices.slice(3, -3).map((i) => {
