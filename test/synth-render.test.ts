@@ -215,6 +215,17 @@ describe('synth: portrait checks', () => {
     const face = await detectPortraitFace(decodeImageFile('assets/grace-hopper-512.jpg'), 'grace-hopper-512.jpg');
     expect(face.mesh).toHaveLength(468);
   }, 60_000);
+  it('gives a clear error for a photo with two faces', async () => {
+    const grace = resizeImage(decodeImageFile('assets/grace-hopper-512.jpg'), 256, 256);
+    const png = new PNG({ width: 512, height: 256 });
+    for (let y = 0; y < 256; y++) for (let x = 0; x < 512; x++) {
+      const i = (y * 256 + (x % 256)) * 3;
+      png.data.set([grace.data[i]! * 255, grace.data[i + 1]! * 255, grace.data[i + 2]! * 255, 255], (y * 512 + x) * 4);
+    }
+    const file = join(tmp, 'two.png');
+    writeFileSync(file, PNG.sync.write(png));
+    await expect(detectPortraitFace(decodeImageFile(file), 'two.png')).rejects.toThrow(/2 faces found in two.png/);
+  }, 60_000);
   it('gives a clear error for an image without a face', async () => {
     const png = new PNG({ width: 160, height: 160 });
     for (let i = 0; i < 160 * 160; i++) png.data.set([30 + (i % 160), 90, 140 + ((i / 160) | 0) / 2, 255], i * 4);
