@@ -20,7 +20,7 @@ import { Tensor } from '../tensor/tensor.ts';
 
 const NAME = /^[A-Za-z0-9_]+$/;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/** Any module, whatever its forward signature (children of different kinds live in one tree). */
 export type AnyModule = Module<any[], any>;
 
 export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
