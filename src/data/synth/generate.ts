@@ -13,13 +13,15 @@ import { AU_NAMES, AUDIO_SAMPLE_RATE, BOX_KINDS, LANDMARKS, writeClip, type Clip
 import { decodeWavMono, resample } from '../wav.ts';
 import { animate, type Animation } from './animation.ts';
 import { detectPortraitFace, type DetectedFace } from './face-mesh.ts';
-import { cropImage, decodeImageFile, encodePng, type RgbImage } from './image.ts';
+import { cropImage, decodeImageFile, encodePng, resizeImage, type RgbImage } from './image.ts';
 import { buildScene, frameGeometry, renderFrame, type FrameGeometry, type RenderedFrame, type Scene } from './scene.ts';
 import { speakSentences, type PhonemeSegment } from './tts.ts';
 
 export const RECIPE_FILE = 'recipe.json';
 export const PORTRAIT_FILE = 'portrait.png';
 export const RECIPE_FORMAT = 'nerfad-synth-recipe';
+/** Largest side of the portrait crop kept in a recipe. */
+export const PORTRAIT_MAX = 512;
 
 export interface Recipe {
   format: typeof RECIPE_FORMAT;
@@ -72,8 +74,12 @@ export async function makeRecipe(options: SynthOptions): Promise<{ recipe: Recip
   const image = decodeImageFile(options.photo);
   const face = await detectPortraitFace(image, options.photo);
   const [x0, y0, side] = squareCrop(image.width, image.height, face);
-  const portrait = cropImage(image, x0, y0, side, side);
-  const mesh = face.mesh.map(([x, y, z]) => [x - x0, y - y0, z] as [number, number, number]);
+  // Big photos are brought down to PORTRAIT_MAX pixels: plenty of texture for 128–256 px frames, and a small recipe.
+  const scale = Math.min(1, PORTRAIT_MAX / side);
+  const cropped = cropImage(image, x0, y0, side, side);
+  const portrait = scale < 1 ? resizeImage(cropped, Math.round(side * scale), Math.round(side * scale)) : cropped;
+  const k = portrait.width / side;
+  const mesh = face.mesh.map(([x, y, z]) => [(x - x0) * k, (y - y0) * k, z * k] as [number, number, number]);
   const speech = speakSentences(options.sentences);
   let audio = speech.samples;
   if (speech.sampleRate !== AUDIO_SAMPLE_RATE) audio = resample(audio, speech.sampleRate, AUDIO_SAMPLE_RATE);
