@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
+import { loadClip } from '../src/data/format.ts';
 import { readSentences, squareCrop } from '../src/data/synth/generate.ts';
+import { festivalAvailable } from '../src/data/synth/tts.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nerfad-synth-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -44,4 +46,15 @@ describe('nerfad synth (command line)', () => {
     expect(x0).toBeLessThanOrEqual(300);
     expect(x0 + side).toBeGreaterThanOrEqual(420);
   });
+  const festival = festivalAvailable();
+  if (!festival) console.log('skipping the end-to-end synth test: festival is not installed (bash scripts/setup-synth.sh)');
+  it.skipIf(!festival)('makes a loadable clip end to end from the portrait and a sentence', async () => {
+    writeFileSync(join(tmp, 'one.txt'), 'Amazing grace.\n');
+    const out = join(tmp, 'e2e'), c = capture();
+    const code = await main(['synth', '--photo', 'assets/grace-hopper-512.jpg', '--text', join(tmp, 'one.txt'), '--out', out, '--size', '64', '--seed', '9'], c.io);
+    expect(code, c.err.join('')).toBe(0);
+    const clip = loadClip(out);
+    expect(clip.frameCount).toBeGreaterThan(10);
+    expect(clip.info.width).toBe(64);
+  }, 120_000);
 });

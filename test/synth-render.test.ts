@@ -4,7 +4,7 @@
  * the torso/background stays, and the written clip loads with the same ground truth. Runs on the shipped default
  * clip's recipe (no TTS needed); renders only the frames it looks at.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadClip } from '../src/data/format.ts';
 import type { AuFrame, HeadMotion } from '../src/data/synth/animation.ts';
 import { detectPortraitFace } from '../src/data/synth/face-mesh.ts';
-import { DEFAULT_CLIP_DIR, prepare, readRecipe, renderClip, type Recipe } from '../src/data/synth/generate.ts';
+import { DEFAULT_CLIP_DIR, ensureClipImages, prepare, readRecipe, renderClip, type Recipe } from '../src/data/synth/generate.ts';
 import { decodeImageFile, resizeImage, sampleBilinear } from '../src/data/synth/image.ts';
 import { frameGeometry, renderFrame, type RenderedFrame } from '../src/data/synth/scene.ts';
 
@@ -207,6 +207,15 @@ describe('synth: clip writing', () => {
     expect(count(face)).toBeGreaterThan(count(lip));
     expect(count(lip)).toBeGreaterThan(0);
     expect(clip.aus(7)[3]).toBeCloseTo(prepared.animation.aus[7]!.AU25, 5);
+
+    // Without its images the clip re-renders them byte-identically from recipe.json, portrait.png and audio.wav.
+    const before = readFileSync(join(dir, 'frames/000007.png'));
+    expect(ensureClipImages(dir)).toBe(false);
+    rmSync(join(dir, 'frames'), { recursive: true });
+    rmSync(join(dir, 'masks'), { recursive: true });
+    expect(ensureClipImages(dir)).toBe(true);
+    expect(readFileSync(join(dir, 'frames/000007.png')).equals(before)).toBe(true);
+    expect(loadClip(dir).frameCount).toBe(15);
   });
 });
 
