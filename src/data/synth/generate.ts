@@ -15,7 +15,7 @@ import { animate, type Animation } from './animation.ts';
 import { detectPortraitFace, type DetectedFace } from './face-mesh.ts';
 import { cropImage, decodeImageFile, encodePng, resizeImage, type RgbImage } from './image.ts';
 import { buildScene, frameGeometry, renderFrame, type FrameGeometry, type RenderedFrame, type Scene } from './scene.ts';
-import { speakSentences, type PhonemeSegment } from './tts.ts';
+import { festivalAvailable, SETUP_HINT, speakSentences, type PhonemeSegment } from './tts.ts';
 
 export const RECIPE_FILE = 'recipe.json';
 export const PORTRAIT_FILE = 'portrait.png';
@@ -71,6 +71,7 @@ export function squareCrop(width: number, height: number, face: DetectedFace): [
 
 /** Stage 1: face mesh, crop, speech. Writes recipe.json, portrait.png and audio.wav (via the clip writer later). */
 export async function makeRecipe(options: SynthOptions): Promise<{ recipe: Recipe; portrait: RgbImage; audio: Float32Array }> {
+  if (!festivalAvailable()) throw new Error(`synth: the text-to-speech program \`festival\` is not installed; ${SETUP_HINT}`);
   const image = decodeImageFile(options.photo);
   const face = await detectPortraitFace(image, options.photo);
   const [x0, y0, side] = squareCrop(image.width, image.height, face);
