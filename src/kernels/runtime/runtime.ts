@@ -35,6 +35,8 @@ export interface RuntimeStats {
 
 const MAX_WORKGROUPS_PER_DIM = 65535;
 const RING_SLOTS = 1024;
+/** The longest single sleep before awaiting a read (beyond it the await polls). */
+const MAX_SLEEP_MS = 500;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,6 +71,7 @@ export class Runtime {
   private msPerDispatch = 0.05;
   private dispatchesInFlight = 0;
   private firstInFlightSubmit = 0;
+  private compilesAtFirstSubmit = 0;
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -236,7 +239,10 @@ export class Runtime {
     }
     this.device.queue.submit([this.encoder.finish()]);
     this.scopeErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
-    if (this.dispatchesInFlight === 0) this.firstInFlightSubmit = performance.now();
+    if (this.dispatchesInFlight === 0) {
+      this.firstInFlightSubmit = performance.now();
+      this.compilesAtFirstSubmit = this.pipelines.compileCount;
+    }
     this.dispatchesInFlight += this.dispatchesInEncoder;
     this.encoder = null;
     this.dispatchesInEncoder = 0;
@@ -278,21 +284,28 @@ export class Runtime {
     return copy;
   }
 
-  /** Sleeps for the expected remaining GPU time, then awaits the map (which busy-polls only briefly). */
+  /**
+   * Sleeps for the expected remaining GPU time, then awaits the map (which busy-polls only briefly).
+   *
+   * The estimate (ms per dispatch) is learned from reads, with three guards, because one bad sample can make a
+   * later read of many dispatches sleep far past completion: windows in which new pipelines were compiled are not
+   * learned from (lavapipe compiles at first use, 0.2–1 s each); when the map resolves at once we overslept and
+   * the estimate is halved (the observation is only an upper bound); and no single sleep exceeds MAX_SLEEP_MS.
+   */
   private async waitForGpu(staging: GPUBuffer): Promise<void> {
     const inFlight = this.dispatchesInFlight;
     const start = this.firstInFlightSubmit;
     const expected = inFlight * this.msPerDispatch - (performance.now() - start);
-    if (expected > 1.5) await sleep(expected * 0.9);
+    if (expected > 1.5) await sleep(Math.min(expected * 0.9, MAX_SLEEP_MS));
     const beforeAwait = performance.now();
     await staging.mapAsync(GPUMapMode.READ);
     const end = performance.now();
-    if (inFlight >= 4) {
+    const compiled = this.pipelines.compileCount !== this.compilesAtFirstSubmit;
+    if (inFlight >= 4 && !compiled) {
       const waited = end - beforeAwait;
-      const observed = (end - start) / inFlight;
-      // If the map resolved at once we slept past completion: the estimate only tells an upper bound, so shrink it.
-      const sample = waited < 0.3 ? Math.min(observed, this.msPerDispatch) * 0.9 : observed;
-      this.msPerDispatch = 0.7 * this.msPerDispatch + 0.3 * sample;
+      if (waited < 0.3) this.msPerDispatch *= 0.5;
+      else this.msPerDispatch = 0.7 * this.msPerDispatch + 0.3 * ((end - start) / inFlight);
+      this.msPerDispatch = Math.min(Math.max(this.msPerDispatch, 1e-3), 50);
     }
     if (this.dispatchesInFlight === inFlight) this.dispatchesInFlight = 0;
     else this.dispatchesInFlight = Math.max(0, this.dispatchesInFlight - inFlight);
