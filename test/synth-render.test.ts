@@ -14,7 +14,9 @@ import type { AuFrame, HeadMotion } from '../src/data/synth/animation.ts';
 import { detectPortraitFace } from '../src/data/synth/face-mesh.ts';
 import { DEFAULT_CLIP_DIR, ensureClipImages, prepare, readRecipe, renderClip, type Recipe } from '../src/data/synth/generate.ts';
 import { decodeImageFile, resizeImage, sampleBilinear } from '../src/data/synth/image.ts';
+import { IBUG68_FROM_MESH as IBUG } from '../src/data/synth/mesh-topology.ts';
 import { frameGeometry, renderFrame, type RenderedFrame } from '../src/data/synth/scene.ts';
+import { generateRaysReference } from '../src/kernels/render/rays.ts';
 
 const { recipe, portrait, audio } = readRecipe(DEFAULT_CLIP_DIR);
 const { scene, animation, frameCount } = prepare(recipe, portrait, audio.length);
@@ -190,6 +192,29 @@ describe('synth: eyelids, rigid head, static torso, determinism', () => {
   });
 });
 
+describe('synth: camera convention matches the NeRF ray generator', () => {
+  it('casts the ray of a landmark pixel through the landmark vertex in the world (head) frame', () => {
+    const f = 321, g = frameGeometry(scene, animation.aus[f]!, animation.head[f]!);
+    const c2w = new Float64Array(12);
+    c2w.set(g.c2w.slice(0, 12));
+    for (const l of [30, 36, 45, 48, 54, 8]) {
+      const [x, y] = g.landmarks[l]!, v = IBUG[l]!;
+      const world = [g.local[v * 3]!, g.local[v * 3 + 1]!, g.local[v * 3 + 2]!];
+      const distanceFromRay = (px: number, py: number) => {
+        const { origin, direction } = generateRaysReference([py * S + px], [0], c2w, S, scene.intrinsics);
+        const d = [direction[0]!, direction[1]!, direction[2]!], n = Math.hypot(...d);
+        const w = [world[0]! - origin[0]!, world[1]! - origin[1]!, world[2]! - origin[2]!];
+        const t = (w[0]! * d[0]! + w[1]! * d[1]! + w[2]! * d[2]!) / (n * n);
+        return { distance: Math.hypot(w[0]! - t * d[0]!, w[1]! - t * d[1]!, w[2]! - t * d[2]!), depth: t };
+      };
+      const hit = distanceFromRay(Math.floor(x), Math.floor(y));
+      const pixelFootprint = hit.depth / scene.intrinsics.fx;
+      expect(hit.distance, `landmark ${l}`).toBeLessThan(0.75 * pixelFootprint);
+      expect(distanceFromRay(Math.floor(x) + 3, Math.floor(y)).distance).toBeGreaterThan(2 * pixelFootprint);
+    }
+  });
+});
+
 describe('synth: clip writing', () => {
   it('writes a clip that loads with the same ground truth (64×64, 0.6 s)', () => {
     const small: Recipe = { ...recipe, size: 64, supersample: 2, name: 'small' };
@@ -243,5 +268,3 @@ describe('synth: portrait checks', () => {
     await expect(detectPortraitFace(decodeImageFile(file), 'noface.png')).rejects.toThrow(/no face found in noface.png/);
   }, 60_000);
 });
-
-import { IBUG68_FROM_MESH as IBUG } from '../src/data/synth/mesh-topology.ts';
