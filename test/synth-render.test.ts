@@ -150,6 +150,18 @@ describe('synth: eyelids, rigid head, static torso, determinism', () => {
     const gap = (lm: [number, number][]) => Math.hypot(lm[37]![0] - lm[41]![0], lm[37]![1] - lm[41]![1]) + Math.hypot(lm[44]![0] - lm[46]![0], lm[44]![1] - lm[46]![1]);
     expect(gap(shut)).toBeLessThan(0.15 * gap(open));
   });
+  it('moves the lips as AU10, AU14 and AU20 say', () => {
+    const base = frameGeometry(scene, rest, still).landmarks;
+    const width = (lm: [number, number][]) => lm[54]![0] - lm[48]![0];
+    const stretched = frameGeometry(scene, { ...rest, AU20: 5 }, still).landmarks;
+    expect(width(stretched)).toBeGreaterThan(width(base) * 1.05);
+    const raised = frameGeometry(scene, { ...rest, AU10: 5 }, still).landmarks;
+    expect(raised[51]![1]).toBeLessThan(base[51]![1] - 0.3); // upper lip up (smaller y)
+    expect(Math.abs(raised[57]![1] - base[57]![1])).toBeLessThan(0.05); // lower lip stays
+    // AU14 pulls the corners back (deeper): the corner vertices move away from the camera.
+    const corner = 61, dimpled = frameGeometry(scene, { ...rest, AU14: 5 }, still), plain = frameGeometry(scene, rest, still);
+    expect(dimpled.camera[corner * 3 + 2]!).toBeLessThan(plain.camera[corner * 3 + 2]! - 1e-3);
+  });
   it('moves the head with the pose while pixels away from the head stay the same', () => {
     const a = renderFrame(scene, rest, still), b = renderFrame(scene, rest, { ...still, yaw: 4, pitch: -2, roll: 1.5 });
     // Pixels within 6 px of either head mask may see the head's transparent fade-out ring; the rest must not change.
