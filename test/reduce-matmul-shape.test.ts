@@ -82,7 +82,7 @@ function outIndex(i: number, shape: number[], axes: number[]): number {
 }
 
 // Every matmul kernel is forced in turn, whatever this adapter would choose: generic (4×4 per thread), blocked
-// (register-blocked for CPU adapters; vec4 and strided B paths, 4 or 8 rows, 1, 2 or 4 vec4 groups per thread) and
+// (register-blocked for CPU adapters; vec4 and strided B paths, 4, 8 or 12 rows, 1, 2 or 4 vec4 groups per thread) and
 // tiled (workgroup memory, for GPUs). The forward and both backward matmuls run on the forced kernel.
 describe.each(['generic', 'blocked', 'tiled'] as const)('matmul (%s kernel)', (kind) => {
   beforeAll(() => nd.forceMatmulKernel(kind));
@@ -102,7 +102,7 @@ describe.each(['generic', 'blocked', 'tiled'] as const)('matmul (%s kernel)', (k
     { M: 5, N: 6, K: 4, batch: 3, shareB: true, transB: true, bias: true },
     // blocked: 4 vec4 groups, two workgroups across N with a ragged edge, vec4 B
     { M: 9, N: 132, K: 20 },
-    // blocked: 2 vec4 groups, vec4 B, fused epilogue
+    // blocked: 2 vec4 groups, vec4 B, fused epilogue, 12 rows per thread with a ragged last block
     { M: 19, N: 48, K: 7, bias: true, act: 'relu' },
     // blocked: 4 rows per thread (M < 8), vec4 B with a batch stride
     { M: 3, N: 8, K: 5, batch: 2 },

@@ -6,8 +6,9 @@
  * in every invocation of the workgroup ("uniform") becomes one scalar load and a broadcast; any other load becomes
  * a per-lane gather, the expensive part. So the lanes split the columns of C and share their rows: every A load is
  * uniform and each gathered B vec4 feeds ROWS × 4 FMAs. There is no workgroup memory and no barrier (barriers are
- * slow on lavapipe: it suspends and resumes every invocation). Measured on lavapipe (`npm run bench`), 8 rows ×
- * 4 vec4 per thread with 8-thread workgroups was best; more accumulators spill but still beat more loads.
+ * slow on lavapipe: it suspends and resumes every invocation). Measured on lavapipe (GFLOP per CPU-second, see
+ * `npm run bench`): 12 rows × 4 vec4 per thread was best (8×4: −15–25%, 16×4 equal, 24×4 or 12×6: −30%); the
+ * accumulators spill, which still beats more loads. Loads go before FMAs in the K loop (interleaved: ~1.6× slower).
  *
  * Thread mapping: workgroup = 8 threads (one SIMD register on lavapipe); grid = (⌈N / (32·VECS)⌉, ⌈M / ROWS⌉, batch).
  * The workgroup covers ROWS rows (row0 = wg.y·ROWS) × 32·VECS columns. Thread t owns, for each row, the VECS
@@ -26,7 +27,7 @@ export interface MatmulBlockedConsts {
   activation: Activation;
   bias: boolean;
   /** Rows of C per thread (uniform A loads per k). */
-  rows: 4 | 8;
+  rows: 4 | 8 | 12;
   /** vec4 column groups of C per thread. */
   vecs: 1 | 2 | 4;
   /** B rows are contiguous and 16-byte aligned: load each group as one vec4. */
@@ -77,10 +78,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 
   ${R.flatMap((i) => V.map((j) => `var acc_${i}_${j} = vec4f(0.0);`)).join('\n  ')}
   for (var k = 0u; k < p.K; k++) {
+    // Every load first, then every FMA: interleaving them runs ~1.6× slower on lavapipe (measured).
+    let a_k = k * p.a_col;
+    ${R.map((i) => `let a_${i}k = vec4f(a[a_${i} + a_k]);`).join('\n    ')}
     let b_k = b_batch + k * p.b_row;
     ${V.map(loadB).join('\n    ')}
-    let a_k = k * p.a_col;
-    ${R.map((i) => `let a_${i}k = vec4f(a[a_${i} + a_k]);\n    ${V.map((j) => `acc_${i}_${j} = fma(a_${i}k, b_${j}, acc_${i}_${j});`).join(' ')}`).join('\n    ')}
+    ${R.map((i) => V.map((j) => `acc_${i}_${j} = fma(a_${i}k, b_${j}, acc_${i}_${j});`).join(' ')).join('\n    ')}
   }
 
   let c_base = batch * p.M * p.N;
@@ -108,7 +111,7 @@ fn store(c_base: u32, row: u32, col: u32, v: vec4f) {
 export const matmulBlockedKernel = defineKernel<MatmulBlockedConsts>({
   name: 'matmul_blocked',
   variants: [
-    { activation: 'none', bias: false, rows: 8, vecs: 4, bVec4: true },
+    { activation: 'none', bias: false, rows: 12, vecs: 4, bVec4: true },
     { activation: 'relu', bias: true, rows: 4, vecs: 1, bVec4: false },
   ],
   bindings: [
@@ -134,7 +137,7 @@ export const matmulBlockedKernel = defineKernel<MatmulBlockedConsts>({
 
 /** Structural choices for a problem size: fewer rows/columns per thread when C is narrow, to waste fewer lanes. */
 export function matmulBlockedShape(M: number, N: number): Pick<MatmulBlockedConsts, 'rows' | 'vecs'> {
-  return { rows: M >= 8 ? 8 : 4, vecs: N > 64 ? 4 : N > 32 ? 2 : 1 };
+  return { rows: M >= 12 ? 12 : M >= 8 ? 8 : 4, vecs: N > 64 ? 4 : N > 32 ? 2 : 1 };
 }
 
 export function matmulBlockedGrid(M: number, N: number, batch: number, consts: Pick<MatmulBlockedConsts, 'rows' | 'vecs'>): [number, number, number] {

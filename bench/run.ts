@@ -1,0 +1,240 @@
+/**
+ * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training]`
+ *
+ * Prints, for the adapter in use: its FP32 ceiling (a pure-FMA kernel), matmul GFLOP/s for ours and the peers at
+ * N = 256…2048, elementwise GB/s against a buffer copy, dispatch overhead, a small MLP training step and the
+ * `autoFlushEvery` sweep, then a summary of the targets with pass/fail. `--json` writes the same figures to FILE
+ * (default bench/results/bench-<time>.json). Timings are medians; on a shared machine they are noisy, so the
+ * machine's load average is recorded beside them. Runs in a few minutes on lavapipe.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as nd from '../src/index.ts';
+import { describeGpu, getGpu, runtime } from '../src/index.ts';
+import { measureCeiling, type CeilingResult } from './ceiling.ts';
+import { benchMatmul, type MatmulRow } from './matmul.ts';
+import { benchElementwise, type BandwidthRow } from './elementwise.ts';
+import { benchDispatch, type DispatchRow } from './dispatch.ts';
+import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
+import { median } from './timing.ts';
+import { printTable, type Cell, type Table } from './report.ts';
+
+interface Options {
+  json: string | null;
+  quick: boolean;
+  only: Set<string> | null;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { json: null, quick: false, only: null };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--json') {
+      const next = argv[i + 1];
+      options.json = next && !next.startsWith('--') ? (i++, next) : join('bench', 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    } else if (arg === '--quick') options.quick = true;
+    else if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(','));
+    else if (arg === '--help' || arg === '-h') {
+      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training]');
+      process.exit(0);
+    } else throw new Error(`bench: unknown argument ${arg}`);
+  }
+  return options;
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  verdict: 'pass' | 'FAIL' | 'info' | 'n/a';
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const wants = (section: string): boolean => !options.only || options.only.has(section);
+  const started = performance.now();
+  await nd.init();
+  const gpu = await getGpu();
+  const adapter = gpu.adapterName + (gpu.isSoftware ? ' [software]' : '');
+  const log = (s: string): void => console.error(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${s}`);
+  console.log(`# nerfad bench — ${new Date().toISOString()}`);
+  console.log(`adapter: ${describeGpu(gpu)}`);
+  console.log(`host: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, node ${process.version}, load average at start ${loadavg()[0].toFixed(2)}`);
+  console.log('All figures are medians of several repetitions; a shared machine makes them noisy (compare rows of one run).');
+
+  const tables: Table[] = [];
+  const targets: Target[] = [];
+  const record: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    adapter: gpu.adapterName,
+    isSoftware: gpu.isSoftware,
+    adapterDescription: describeGpu(gpu),
+    host: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadavg() },
+  };
+  const show = (table: Table): void => {
+    tables.push(table);
+    printTable(table, adapter);
+  };
+
+  // ---- ceiling + matmul
+  const ceilings: CeilingResult[] = [];
+  if (wants('matmul')) {
+    log('ceiling (pure vec4 FMA kernel)');
+    ceilings.push(await measureCeiling());
+    const sizes = options.quick ? [256, 512] : [256, 512, 1024, 2048];
+    const { rows, autoKind } = await benchMatmul(sizes, options.quick ? 1500 : 4000, log);
+    log('ceiling again (the machine drifts)');
+    ceilings.push(await measureCeiling());
+    const ceiling = median(ceilings.flatMap((c) => c.timing.samples.map((ms) => (c.gflops * c.timing.ms) / ms)));
+    const cpuCeiling = median(ceilings.map((c) => c.cpuGflops));
+    show({
+      title: 'FP32 ceiling of this adapter',
+      note:
+        'pure vec4 FMA kernel, 8 independent accumulators per thread, no loads; median over the runs before and after the matmul table.\n' +
+        'per CPU-s = GFLOP per CPU-second this process used (all threads): other load on the machine barely moves it.',
+      columns: ['kernel', 'GFLOP/s', 'GFLOP per CPU-s'],
+      rows: [['fma ceiling', ceiling, cpuCeiling]],
+    });
+    const fmt = (row: MatmulRow, N: number): Cell => row.gflops[N] ?? null;
+    show({
+      title: 'matmul GFLOP/s (2·N³/t), f32, N×N·N×N',
+      note: `ours: auto choice on this adapter = '${autoKind}'. % = of the FMA ceiling. Skipped cells: see notes below.`,
+      columns: ['implementation', ...sizes.map((N) => `N=${N}`), ...sizes.map((N) => `%ceil ${N}`), 'how timed'],
+      rows: rows.map((row) => [
+        row.name,
+        ...sizes.map((N) => fmt(row, N)),
+        ...sizes.map((N) => (row.gflops[N] ? (100 * row.gflops[N]!) / ceiling : null)),
+        row.note,
+      ]),
+    });
+    show({
+      title: 'matmul GFLOP per CPU-second of this process (load-robust view of the same runs)',
+      note: 'the same repetitions divided by CPU time instead of wall time; % = of the ceiling per CPU-second',
+      columns: ['implementation', ...sizes.map((N) => `N=${N}`), ...sizes.map((N) => `%ceil ${N}`)],
+      rows: rows.map((row) => [
+        row.name,
+        ...sizes.map((N) => row.cpuGflops[N] ?? null),
+        ...sizes.map((N) => (row.cpuGflops[N] ? (100 * row.cpuGflops[N]!) / cpuCeiling : null)),
+      ]),
+    });
+    const skips = rows.flatMap((row) => [...new Set(Object.values(row.skipped))].map((why) => `  ${row.name}: ${why}`));
+    if (skips.length > 0) console.log(`not measured:\n${skips.join('\n')}`);
+    record.ceiling = { gflops: ceiling, cpuGflops: cpuCeiling, runs: ceilings };
+    record.matmul = { sizes, autoKind, rows };
+
+    const ours = rows[0];
+    const gpujsRows = rows.filter((r) => r.name.startsWith('gpu.js'));
+    const tfjs = rows.find((r) => r.name === 'tfjs-wasm');
+    for (const N of sizes.filter((s) => s >= 512)) {
+      const g = ours.gflops[N];
+      if (g == null) continue;
+      targets.push({
+        target: `matmul N=${N} ≥ 70% of the ceiling`,
+        measured:
+          `${g.toFixed(1)} GFLOP/s = ${((100 * g) / ceiling).toFixed(0)}% of ${ceiling.toFixed(1)}` +
+          ` (per CPU-s: ${((100 * (ours.cpuGflops[N] ?? 0)) / cpuCeiling).toFixed(0)}%)`,
+        verdict: g >= 0.7 * ceiling ? 'pass' : 'FAIL',
+      });
+      const peers = gpujsRows.filter((r) => r.gflops[N] != null);
+      const bestPeer = peers.sort((a, b) => b.gflops[N]! - a.gflops[N]!)[0];
+      targets.push({
+        target: `matmul N=${N} ahead of every gpu.js mode`,
+        measured: bestPeer ? `${g.toFixed(1)} vs best ${bestPeer.name} ${bestPeer.gflops[N]!.toFixed(1)}` : 'no gpu.js mode measured at this N',
+        verdict: bestPeer ? (g > bestPeer.gflops[N]! ? 'pass' : 'FAIL') : 'n/a',
+      });
+      if (tfjs?.gflops[N] != null) {
+        targets.push({
+          target: `matmul N=${N} vs tfjs-wasm (as close as the ceiling allows)`,
+          measured: `${g.toFixed(1)} vs ${tfjs.gflops[N]!.toFixed(1)} (${((100 * g) / tfjs.gflops[N]!).toFixed(0)}%)`,
+          verdict: 'info',
+        });
+      }
+    }
+  }
+
+  // ---- elementwise
+  if (wants('elementwise')) {
+    log('elementwise bandwidth');
+    const rows: BandwidthRow[] = await benchElementwise(options.quick ? 1 << 22 : 1 << 24);
+    show({
+      title: `elementwise bandwidth, ${options.quick ? '4' : '16'} M f32`,
+      note: 'GB/s = (bytes read + bytes written) / time',
+      columns: ['kernel', 'GB/s', 'ms'],
+      rows: rows.map((r) => [r.name, r.gbPerS, r.ms]),
+    });
+    record.elementwise = rows;
+    const vec4 = rows.filter((r) => r.name.includes('vec4'));
+    const worst = vec4.sort((a, b) => a.gbPerS - b.gbPerS)[0];
+    if (worst) {
+      targets.push({
+        target: 'vec4 elementwise well above 6.7 GB/s (every vec4 row)',
+        measured: `slowest vec4 row ${worst.gbPerS.toFixed(1)} GB/s (${worst.name})`,
+        verdict: worst.gbPerS > 6.7 ? 'pass' : 'FAIL',
+      });
+    }
+  }
+
+  // ---- dispatch overhead
+  if (wants('dispatch')) {
+    log('dispatch overhead');
+    const rows: DispatchRow[] = await benchDispatch(options.quick ? 500 : 2000);
+    show({
+      title: 'dispatch overhead (tiny kernel)',
+      columns: ['mode', 'µs per dispatch'],
+      rows: rows.map((r) => [r.mode, r.usPerDispatch]),
+    });
+    record.dispatch = rows;
+  }
+
+  // ---- training step + autoFlushEvery
+  if (wants('training')) {
+    log('MLP training step');
+    const batches = options.quick ? [1024, 4096] : [1024, 4096, 16384];
+    const steps: StepResult[] = [];
+    for (const batch of batches) steps.push(await benchMlpStep(batch));
+    show({
+      title: 'MLP training step: 3→64→64→3, relu, MSE, forward + backward + SGD',
+      columns: ['batch', 'ms / step', 'dispatches / step', `autoFlushEvery`],
+      rows: steps.map((s) => [s.batch, s.msPerStep, s.dispatchesPerStep, runtime().autoFlushEvery]),
+    });
+    const step4096 = steps.find((s) => s.batch === 4096);
+    if (step4096) targets.push({ target: 'MLP step, batch 4096', measured: `${step4096.msPerStep.toFixed(2)} ms`, verdict: 'info' });
+
+    log('autoFlushEvery sweep');
+    const settings = [8, 16, 32, 64, 128, 256, Number.MAX_SAFE_INTEGER];
+    const flush: FlushResult[] = await benchAutoFlush(batches, settings);
+    const keys = settings.map((s) => (s >= Number.MAX_SAFE_INTEGER ? 'never' : String(s)));
+    show({
+      title: 'autoFlushEvery: ms per MLP step, submitting every F dispatches',
+      note: `engine default: ${runtime().autoFlushEvery}; 'never' = only on read/flush (the ring of 1024 uniform slots still forces one)`,
+      columns: ['batch', ...keys.map((k) => `F=${k}`), 'best'],
+      rows: flush.map((f) => [f.batch, ...keys.map((k) => f.msPerStep[k] ?? null), f.best]),
+    });
+    record.training = { steps, autoFlush: flush, engineDefault: runtime().autoFlushEvery };
+    const bests = flush.map((f) => `${f.batch}: ${f.best}`).join(', ');
+    targets.push({ target: 'autoFlushEvery: best setting per batch', measured: bests, verdict: 'info' });
+  }
+
+  show({
+    title: 'summary: targets (engine issue #2)',
+    columns: ['target', 'measured', 'verdict'],
+    rows: targets.map((t) => [t.target, t.measured, t.verdict]),
+  });
+  record.summary = targets;
+  record.loadAverageAtEnd = loadavg();
+  record.seconds = (performance.now() - started) / 1000;
+  console.log(`\nload average at end ${loadavg()[0].toFixed(2)}; ${(record.seconds as number).toFixed(0)} s`);
+  if (options.json) {
+    mkdirSync(dirname(options.json), { recursive: true });
+    writeFileSync(options.json, JSON.stringify({ ...record, tables }, null, 2));
+    console.log(`wrote ${options.json}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
