@@ -11,3 +11,5 @@ export * from './nn.ts';
 export * from './loss.ts';
 export * from './sample.ts';
 export * from './rnn.ts';
+export * from './mlp.ts';
+export * from './occupancy.ts';

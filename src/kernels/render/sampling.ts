@@ -19,8 +19,8 @@ import { defineKernel } from '../runtime/kernel.ts';
 
 const WORKGROUP = 64;
 
-/** A 32-bit hash of three integers (PCG output permutation over a combined key). WGSL and TS versions agree. */
-const HASH_WGSL = /* wgsl */ `
+/** A 32-bit hash of three integers (PCG output permutation over a combined key). WGSL and TS versions agree (the occupancy grid and ray marcher reuse it). */
+export const HASH_WGSL = /* wgsl */ `
 fn pcg_hash(key: u32) -> u32 {
   let state = key * 747796405u + 2891336453u;
   let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;

@@ -3,7 +3,9 @@
  *
  * Sizes are rounded up to a class: powers of two split into four steps (1, 1.25, 1.5, 1.75 × 2^k), so buffers of
  * nearby sizes (NeRF sample counts vary per step) share free lists and at most 25% is wasted, while exact-size keys
- * (tfjs's BufferManager) would never reuse them. Every buffer is STORAGE | COPY_SRC | COPY_DST.
+ * (tfjs's BufferManager) would never reuse them. Every buffer is STORAGE | COPY_SRC | COPY_DST | INDIRECT: INDIRECT
+ * lets any tensor hold workgroup counts for `dispatchIndirect` (written by a kernel from a GPU-side sample count)
+ * without a second kind of allocation; it costs nothing on Vulkan (a usage bit) and keeps one pool.
  */
 
 export interface PooledBuffer {
@@ -51,7 +53,7 @@ export class BufferPool {
       }
       const buffer = this.device.createBuffer({
         size: capacity,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | GPUBufferUsage.INDIRECT,
       });
       pooled = { id: nextBufferId++, buffer, capacity };
       this.stats.bytesAllocated += capacity;

@@ -156,6 +156,41 @@ export class Runtime {
     if (this.dispatchesInEncoder >= this.autoFlushEvery) this.flush();
   }
 
+  /**
+   * Encodes one dispatch whose workgroup grid is read on the GPU from `indirect` (three u32: x, y, z at byte
+   * `offset`, a multiple of 4) — written by an earlier kernel, so sizes known only on the GPU (a sample count) need
+   * no readback. The kernel must still bound-check its threads against a count it reads itself.
+   */
+  dispatchIndirect<C>(
+    kernel: Kernel<C>,
+    consts: C,
+    buffers: readonly BufferView[],
+    params: Readonly<Record<string, number>>,
+    indirect: BufferView,
+    offset = 0,
+  ): void {
+    const compiled = this.pipelines.get(kernel, consts);
+    if (buffers.length !== compiled.bindingCount) {
+      throw new Error(`kernel ${kernel.name}: expected ${compiled.bindingCount} buffers, got ${buffers.length}`);
+    }
+    if (offset % 4 !== 0 || offset + 12 > indirect.size) {
+      throw new Error(`kernel ${kernel.name}: indirect arguments at byte ${offset} do not fit a view of ${indirect.size} bytes`);
+    }
+    if (this.ringSlotsUsed === RING_SLOTS) this.flush();
+    const slot = this.ringSlotsUsed++;
+    this.writeParams(compiled, slot, params);
+
+    const pass = this.openPass();
+    pass.setPipeline(compiled.pipeline);
+    pass.setBindGroup(0, this.bindGroup(compiled, buffers), [slot * this.slotBytes]);
+    for (const b of buffers) this.touched.add(b.pooled.id);
+    this.touched.add(indirect.pooled.id);
+    pass.dispatchWorkgroupsIndirect(indirect.pooled.buffer, indirect.offset + offset);
+    this.stats.dispatches += 1;
+    this.dispatchesInEncoder += 1;
+    if (this.dispatchesInEncoder >= this.autoFlushEvery) this.flush();
+  }
+
   private writeParams(compiled: CompiledKernel, slot: number, params: Readonly<Record<string, number>>): void {
     const base = (slot * this.slotBytes) / 4;
     compiled.params.forEach((p, i) => {

@@ -1,0 +1,376 @@
+/**
+ * Occupancy grid (cell points, EMA-max update, packed bitfield), ray marching with sample compaction (GPU-side
+ * counts, indirect dispatch) and ragged volume rendering: GPU vs float64 references, references vs finite
+ * differences, and the edge cases (empty rays, rays that miss the box, early termination, the max-samples cap,
+ * capacity overflow, points on cell boundaries, all-empty and all-full grids).
+ */
+import { describe, expect, it } from 'vitest';
+import * as nd from '../src/index.ts';
+import { runtime } from '../src/kernels/runtime/runtime.ts';
+import { sampleDispatchArgs } from '../src/kernels/render/march.ts';
+import { occupancyCellPointsRef, occupancyPackRef, occupancyUpdateRef, updateSlots } from '../src/kernels/render/occupancy.ref.ts';
+import { marchRayRef, type MarchSettings } from '../src/kernels/render/march.ref.ts';
+import {
+  compositeRaggedBackwardReference,
+  compositeRaggedLossReference,
+  compositeRaggedReference,
+  raggedLossCotangent,
+  type RaggedInputs,
+} from '../src/kernels/render/composite-ragged.ref.ts';
+import type { DensityActivation } from '../src/kernels/render/composite.ref.ts';
+import { checkOp, expectClose } from './helpers/check-op.ts';
+
+function bitfieldOf(cells: number, occupied: (c: number) => boolean): Uint32Array {
+  const bits = new Uint32Array(Math.ceil(cells / 32));
+  for (let c = 0; c < cells; c++) if (occupied(c)) bits[c >>> 5] |= 1 << (c & 31);
+  return bits;
+}
+
+function keepAll(m: nd.MarchResult): nd.MarchResult {
+  for (const t of Object.values(m)) nd.keep(t);
+  return m;
+}
+
+/** A grid whose bitfield is set directly (the march tests do not need the EMA). */
+function gridWithBits(resolution: number, bound: number, bits: Uint32Array): nd.OccupancyGrid {
+  const grid = new nd.OccupancyGrid({ resolution, bound });
+  runtime().upload(grid.bitfield.view, bits);
+  return grid;
+}
+
+describe('occupancy grid', () => {
+  for (const { resolution, all, phase } of [
+    { resolution: 5, all: true, phase: 0 },
+    { resolution: 7, all: false, phase: 2 },
+  ]) {
+    it(`cell points and EMA update (G=${resolution}, ${all ? 'all cells' : `quarter, phase ${phase}`})`, async () => {
+      const bound = 0.7;
+      const cells = resolution ** 3;
+      const rng = new nd.Rng(resolution);
+      const initial = Float64Array.from({ length: cells }, () => Math.fround(3 * rng.uniform()));
+      const grid = new nd.OccupancyGrid({ resolution, bound, decay: 0.9, activation: 'exp' });
+      runtime().upload(grid.grid.view, Float32Array.from(initial));
+      // Advance the rotating phase to the one under test.
+      const seen: Float64Array[] = [];
+      for (let i = 0; i <= (all ? 0 : phase); i++) {
+        let captured: nd.Tensor | null = null;
+        const raw = new Float64Array(updateSlots(cells, all ? 1 : 4, all ? 0 : i)).map(() => Math.fround(rng.normal()));
+        if (i === (all ? 0 : phase)) {
+          grid.update(
+            (points) => {
+              captured = nd.keep(nd.mul(points, 1));
+              return nd.tensor(raw, [points.shape[0]]);
+            },
+            { seed: 11, all },
+          );
+          const points = await captured!.data();
+          expectClose(points, occupancyCellPointsRef(resolution, bound, all ? 1 : 4, all ? 0 : phase, 11, true), 1e-6, 1e-6, 'cell points');
+          captured!.dispose();
+          seen.push(occupancyUpdateRef(initial, raw, all ? 1 : 4, all ? 0 : phase, 0.9, 'exp'));
+        } else {
+          runtime().upload(grid.grid.view, Float32Array.from(initial));
+          grid.update((points) => nd.full([points.shape[0]], -30), { seed: 1, all });
+          runtime().upload(grid.grid.view, Float32Array.from(initial));
+        }
+      }
+      const expected = seen[0];
+      expectClose(await grid.grid.data(), expected, 1e-5, 1e-6, 'grid after update');
+      expect(Array.from(await grid.bitfield.data())).toEqual(Array.from(occupancyPackRef(Float64Array.from(await grid.grid.data()), 0.01)));
+      grid.dispose();
+    });
+  }
+
+  it('cell points stay inside their cells (boundaries: the lower face belongs to the cell)', () => {
+    const points = occupancyCellPointsRef(4, 1, 1, 0, 3, true);
+    for (let k = 0; k < 64; k++) {
+      const cell = [k % 4, (k >> 2) % 4, k >> 4];
+      for (let a = 0; a < 3; a++) expect(Math.floor((points[k * 3 + a] + 1) / 0.5)).toBe(cell[a]);
+    }
+  });
+
+  it('pack: all-empty, all-full and mixed grids, threshold = min(mean, clip)', async () => {
+    const cells = 125; // not a multiple of 32: the last word is partial
+    const cases: [string, (c: number) => number][] = [
+      ['all empty (zeros)', () => 0],
+      ['all full', () => 5],
+      ['mixed below the clip', (c) => (c % 3 === 0 ? 0.004 : 0)],
+      ['mixed', (c) => (c % 7) * 0.01],
+    ];
+    for (const [what, value] of cases) {
+      const values = Float64Array.from({ length: cells }, (_, c) => Math.fround(value(c)));
+      const grid = new nd.OccupancyGrid({ resolution: 5, bound: 1 });
+      runtime().upload(grid.grid.view, Float32Array.from(values));
+      grid.pack();
+      const bits = Array.from(await grid.bitfield.data());
+      const expected = Array.from(occupancyPackRef(values, 0.01));
+      expect(bits, what).toEqual(expected);
+      if (what === 'all empty (zeros)') expect(bits.every((b) => b === 0)).toBe(true);
+      if (what === 'all full') expect(bits).toEqual([0xffffffff, 0xffffffff, 0xffffffff, (1 << 29) - 1]);
+      grid.dispose();
+    }
+  });
+});
+
+describe('ray marching with sample compaction', () => {
+  it('indirect dispatch arguments follow the GPU counter', async () => {
+    for (const [counter, capacity, expected] of [
+      [0, 100, [0, 1, 1, 0]],
+      [1, 100, [1, 1, 1, 1]],
+      [64, 100, [1, 1, 1, 64]],
+      [65, 100, [2, 1, 1, 65]],
+      [500, 100, [2, 1, 1, 100]],
+      [64 * 70000, 64 * 80000, [35000, 2, 1, 64 * 70000]],
+    ] as const) {
+      const c = nd.tensor([counter], [1], 'u32');
+      const args = nd.Tensor.empty([3], 'u32');
+      const count = nd.Tensor.empty([1], 'u32');
+      runtime().dispatch(sampleDispatchArgs, undefined, [c.view, args.view, count.view], { capacity, workgroup_size: 64 }, [1, 1, 1]);
+      expect([...(await args.data()), ...(await count.data())]).toEqual([...expected]);
+      for (const t of [c, args, count]) t.dispose();
+    }
+  });
+
+  interface Case {
+    name: string;
+    resolution: number;
+    bits: (c: number) => boolean;
+    settings: Partial<MarchSettings>;
+    capacity?: number;
+  }
+  const bound = 0.6;
+  /** Rays from a ring of cameras at distance 2 towards jittered points near the box; some miss it. */
+  function rayBatch(R: number, seed: number) {
+    const rng = new nd.Rng(seed);
+    const origin = new Float64Array(R * 3);
+    const direction = new Float64Array(R * 3);
+    for (let r = 0; r < R; r++) {
+      const phi = 2 * Math.PI * rng.uniform();
+      const o = [2 * Math.cos(phi), 0.8 * (rng.uniform() - 0.5), 2 * Math.sin(phi)];
+      const aim = [1.6 * (rng.uniform() - 0.5), 1.6 * (rng.uniform() - 0.5), 1.6 * (rng.uniform() - 0.5)];
+      const scale = 0.8 + 0.5 * rng.uniform(); // unnormalised directions, as generateRays gives
+      for (let a = 0; a < 3; a++) {
+        origin[r * 3 + a] = Math.fround(o[a]);
+        direction[r * 3 + a] = Math.fround((aim[a] - o[a]) * scale);
+      }
+    }
+    return { origin, direction };
+  }
+
+  const cases: Case[] = [
+    { name: 'random grid', resolution: 8, bits: (c) => (c * 2654435761) % 7 < 3, settings: { dt: 0.031, maxSamples: 200, jitter: true, seed: 5 } },
+    { name: 'all-full grid, no jitter', resolution: 6, bits: () => true, settings: { dt: 0.05, maxSamples: 200, jitter: false } },
+    { name: 'all-empty grid', resolution: 8, bits: () => false, settings: { dt: 0.02, maxSamples: 200, jitter: true, seed: 2 } },
+    { name: 'max-samples cap', resolution: 5, bits: () => true, settings: { dt: 0.013, maxSamples: 7, jitter: true, seed: 9 } },
+    { name: 'capacity overflow drops whole rays', resolution: 4, bits: () => true, settings: { dt: 0.04, maxSamples: 200, jitter: true, seed: 3 }, capacity: 300 },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const R = 77;
+      const { origin, direction } = rayBatch(R, c.resolution * 13 + 1);
+      const settings: MarchSettings = { resolution: c.resolution, bound, dt: 0.05, maxSamples: 64, seed: 0, jitter: false, ...c.settings };
+      const bits = bitfieldOf(c.resolution ** 3, c.bits);
+      const near = 0.5;
+      const far = 3.5;
+      const expected = Array.from({ length: R }, (_, r) =>
+        marchRayRef(origin.subarray(r * 3, r * 3 + 3), direction.subarray(r * 3, r * 3 + 3), near, far, r, bits, settings),
+      );
+      const totalExpected = expected.reduce((s, e) => s + e.z.length, 0);
+      const capacity = c.capacity ?? Math.max(1, totalExpected + 13);
+      const grid = gridWithBits(c.resolution, bound, bits);
+      const result = nd.scope(() => {
+        const rays = { origin: nd.tensor(origin, [R, 3]), direction: nd.tensor(direction, [R, 3]), dirNorm: nd.zeros([R]) };
+        const m = nd.marchRays(rays, nd.full([R], near), nd.full([R], far), grid, { ...settings, capacity });
+        return keepAll(m);
+      });
+      const runs = await result.runs.data();
+      const z = await result.z.data();
+      const delta = await result.delta.data();
+      const points = await result.points.data();
+      const dirs = await result.dirs.data();
+      const [count] = await result.count.data();
+      const [requested] = await result.requested.data();
+      expect(requested).toBe(totalExpected);
+      expect(count).toBe(Math.min(totalExpected, capacity));
+
+      // Runs are disjoint and inside [0, count); each ray's run matches the reference (or is dropped on overflow).
+      const used = new Uint8Array(capacity);
+      let dropped = 0;
+      for (let r = 0; r < R; r++) {
+        const [offset, n] = [runs[r * 2], runs[r * 2 + 1]];
+        const e = expected[r];
+        if (n === 0 && e.z.length > 0) {
+          dropped += 1;
+          expect(c.capacity, `ray ${r} lost its ${e.z.length} samples without an overflow`).toBeDefined();
+          continue;
+        }
+        expect(n, `ray ${r} sample count`).toBe(e.z.length);
+        expect(n).toBeLessThanOrEqual(settings.maxSamples);
+        expect(offset + n).toBeLessThanOrEqual(count);
+        for (let i = 0; i < n; i++) {
+          expect(used[offset + i], `sample ${offset + i} claimed twice`).toBe(0);
+          used[offset + i] = 1;
+        }
+        expectClose(z.subarray(offset, offset + n), e.z, 1e-5, 1e-5, `ray ${r} depths`);
+        expectClose(delta.subarray(offset, offset + n), e.delta, 1e-6, 1e-7, `ray ${r} intervals`);
+        const norm = Math.hypot(direction[r * 3], direction[r * 3 + 1], direction[r * 3 + 2]);
+        for (let i = 0; i < n; i++) {
+          for (let a = 0; a < 3; a++) {
+            expect(points[(offset + i) * 3 + a]).toBeCloseTo(origin[r * 3 + a] + e.z[i] * direction[r * 3 + a], 4);
+            expect(dirs[(offset + i) * 3 + a]).toBeCloseTo(direction[r * 3 + a] / norm, 5);
+          }
+        }
+      }
+      // Padding rows past the count stay zero (finite inputs for the field).
+      for (let s = count; s < capacity; s++) expect(points[s * 3] === 0 && dirs[s * 3] === 0 && z[s] === 0).toBe(true);
+      if (c.capacity) {
+        expect(requested).toBeGreaterThan(capacity);
+        expect(dropped).toBeGreaterThan(0);
+      }
+      if (c.name === 'all-empty grid') expect(requested).toBe(0);
+      // Some rays miss the box entirely and get no samples, in the reference and on the GPU.
+      expect(expected.some((e) => e.z.length === 0)).toBe(true);
+      if (c.name === 'all-full grid, no jitter') expect(expected.filter((e) => e.z.length > 0).length).toBeGreaterThan(R / 3);
+      nd.disposeMarch(result);
+      grid.dispose();
+    });
+  }
+
+  it('points exactly on cell boundaries belong to the upper cell', async () => {
+    // bound 1, G 4 (cells of 0.5); a ray along +x at y = z = 0.25 enters at t = 2; with dt = 1 and no jitter the
+    // lattice is t = 2.5, 3.5 → x = −0.5, 0.5: both exactly on boundaries (cells 1 and 3 along x).
+    const R = 1;
+    const row = (x: number) => x + 4 * (2 + 4 * 2);
+    const marchWith = async (occupiedX: number[]) => {
+      const grid = gridWithBits(4, 1, bitfieldOf(64, (c) => occupiedX.some((x) => row(x) === c)));
+      const m = nd.scope(() =>
+        keepAll(
+          nd.marchRays({ origin: nd.tensor([-3, 0.25, 0.25], [1, 3]), direction: nd.tensor([1, 0, 0], [1, 3]), dirNorm: nd.ones([1]) }, nd.zeros([R]), nd.full([R], 10), grid, {
+            dt: 1,
+            maxSamples: 10,
+            capacity: 8,
+            jitter: false,
+          }),
+        ),
+      );
+      const runs = Array.from(await m.runs.data());
+      const z = Array.from(await m.z.data()).slice(runs[0], runs[0] + runs[1]);
+      nd.disposeMarch(m);
+      grid.dispose();
+      return z;
+    };
+    expect(await marchWith([1])).toEqual([2.5]);
+    expect(await marchWith([3])).toEqual([3.5]);
+    expect(await marchWith([0, 2])).toEqual([]);
+    expect(await marchWith([0, 1, 2, 3])).toEqual([2.5, 3.5]);
+    const ref = (x: number[]) => marchRayRef([-3, 0.25, 0.25], [1, 0, 0], 0, 10, 0, bitfieldOf(64, (c) => x.some((v) => row(v) === c)), { resolution: 4, bound: 1, dt: 1, maxSamples: 10, seed: 0, jitter: false }).z;
+    expect(ref([1])).toEqual([2.5]);
+    expect(ref([0, 2])).toEqual([]);
+  });
+});
+
+describe('ragged volume rendering', () => {
+  // Runs over 20 packed samples: an empty ray, a 1-sample ray, uneven runs, and samples 17..19 in no run (padding).
+  const runs = [0, 0, 0, 1, 1, 5, 6, 3, 9, 8, 17, 0];
+  const rays = runs.length / 2;
+  const N = 20;
+  const rng = new nd.Rng(21);
+  const z = Float64Array.from({ length: N }, (_, s) => Math.fround(1 + 0.05 * s));
+  const delta = Float64Array.from({ length: N }, () => Math.fround(0.05 + 0.1 * rng.uniform()));
+  const background = Float64Array.from({ length: rays * 3 }, () => Math.fround(rng.uniform()));
+  const target = Float64Array.from({ length: rays * 3 }, () => Math.fround(rng.uniform()));
+  const gpuData = () => ({ runs: nd.tensor(runs, [rays, 2], 'u32'), z: nd.tensor(z, [N]), delta: nd.tensor(delta, [N]), background: nd.tensor(background, [rays, 3]) });
+  const refInputs = (sigmaRaw: Float64Array, rgbRaw: Float64Array, activation: DensityActivation, threshold: number): RaggedInputs => ({
+    rays, runs, sigmaRaw, rgbRaw, z, delta, background, activation, threshold,
+  });
+  const domain = (activation: DensityActivation) => (activation === 'exp' ? (r: nd.Rng) => r.range(-1, 3) : (r: nd.Rng) => (r.uniform() < 0.3 ? -1 : 1) * (0.2 + 8 * r.uniform()));
+
+  for (const activation of ['exp', 'relu'] as const) {
+    it(`render (${activation}): GPU vs reference vs finite differences`, async () => {
+      await checkOp({
+        name: 'volumeRenderRagged',
+        inputs: [{ shape: [N], domain: domain(activation) }, { shape: [N, 3] }],
+        gpu: (sigmaRaw, rgbRaw) => {
+          const d = gpuData();
+          return nd.volumeRenderRagged(sigmaRaw, rgbRaw, d.runs, d.z, d.delta, d.background, { activation });
+        },
+        ref: (sigmaRaw, rgbRaw) => compositeRaggedReference(refInputs(sigmaRaw, rgbRaw, activation, 0)),
+        refBackward: ([sigmaRaw, rgbRaw], dL_dout) => {
+          const g = compositeRaggedBackwardReference(refInputs(sigmaRaw, rgbRaw, activation, 0), dL_dout);
+          return [g.dL_dsigmaRaw, g.dL_drgbRaw];
+        },
+        rtol: 2e-5,
+        atol: 2e-6,
+        gradRtol: 2e-4,
+        gradAtol: 2e-5,
+      });
+    });
+
+    it(`fused loss (${activation}): GPU vs reference vs finite differences`, async () => {
+      await checkOp({
+        name: 'volumeRenderRaggedLoss',
+        inputs: [{ shape: [N], domain: domain(activation) }, { shape: [N, 3] }],
+        gpu: (sigmaRaw, rgbRaw) => {
+          const d = gpuData();
+          return nd.volumeRenderRaggedLoss(sigmaRaw, rgbRaw, d.runs, d.z, d.delta, d.background, nd.tensor(target, [rays, 3]), { activation });
+        },
+        ref: (sigmaRaw, rgbRaw) => compositeRaggedLossReference(refInputs(sigmaRaw, rgbRaw, activation, 0), target),
+        refBackward: ([sigmaRaw, rgbRaw], dL_dloss) => {
+          const inp = refInputs(sigmaRaw, rgbRaw, activation, 0);
+          const g = compositeRaggedBackwardReference(inp, raggedLossCotangent(inp, target, dL_dloss));
+          return [g.dL_dsigmaRaw, g.dL_drgbRaw];
+        },
+        rtol: 5e-5,
+        atol: 5e-6,
+        gradRtol: 5e-4,
+        gradAtol: 5e-5,
+      });
+    });
+  }
+
+  it('empty rays give the background; padding and terminated samples get zero gradient', async () => {
+    const sigma = Float64Array.from({ length: N }, () => Math.fround(3 + 2 * rng.uniform())); // exp: σ ≈ 20…150
+    const rgb = Float64Array.from({ length: N * 3 }, () => Math.fround(rng.normal()));
+    for (const threshold of [0, 1e-2]) {
+      const s = nd.keep(nd.tensor(sigma, [N]));
+      const c = nd.keep(nd.tensor(rgb, [N, 3]));
+      const { out, dSigma, dRgb } = nd.scope(() => {
+        s.requiresGrad = true;
+        c.requiresGrad = true;
+        const d = gpuData();
+        const o = nd.volumeRenderRagged(s, c, d.runs, d.z, d.delta, d.background, { activation: 'exp', transmittanceThreshold: threshold });
+        nd.backward(nd.sum(o));
+        return { out: nd.keep(o), dSigma: s.grad!, dRgb: c.grad! };
+      });
+      const inp = refInputs(sigma, rgb, 'exp', threshold);
+      const values = await out.data();
+      expectClose(values, compositeRaggedReference(inp), 2e-5, 2e-6, `forward, threshold ${threshold}`);
+      for (const empty of [0, 5]) {
+        expectClose(values.subarray(empty * 5, empty * 5 + 3), background.subarray(empty * 3, empty * 3 + 3), 1e-6, 1e-7, `empty ray ${empty}`);
+        expect(values[empty * 5 + 4]).toBe(0);
+      }
+      const dOut = new Float64Array(rays * 5).fill(1);
+      const g = compositeRaggedBackwardReference(inp, dOut);
+      const gs = await dSigma.data();
+      expectClose(gs, g.dL_dsigmaRaw, 5e-4, 5e-5, `dσ, threshold ${threshold}`);
+      expectClose(await dRgb.data(), g.dL_drgbRaw, 5e-4, 5e-5, `dc, threshold ${threshold}`);
+      for (let s = 17; s < N; s++) expect(gs[s], `padding sample ${s}`).toBe(0);
+      if (threshold > 0) {
+        // Densities this high make rays opaque within a few samples: the rest are skipped, gradient exactly 0.
+        const skipped = g.dL_dsigmaRaw.reduce((n, v, s) => n + (v === 0 && s < 17 ? 1 : 0), 0);
+        expect(skipped).toBeGreaterThan(3);
+        const exact = compositeRaggedReference(refInputs(sigma, rgb, 'exp', 0));
+        for (let i = 0; i < values.length; i++) if (i % 5 < 3) expect(Math.abs(values[i] - exact[i])).toBeLessThan(threshold * 1.01);
+      }
+      for (const t of [out, s, c]) t.dispose();
+    }
+  });
+
+  it('rejects mismatched shapes with a clear error', () => {
+    nd.scope(() => {
+      const d = gpuData();
+      expect(() => nd.volumeRenderRagged(nd.zeros([N]), nd.zeros([N, 2]), d.runs, d.z, d.delta, d.background)).toThrow(/volumeRenderRagged: rgbRaw must be \[N, 3\]/);
+      expect(() => nd.volumeRenderRagged(nd.zeros([N]), nd.zeros([N, 3]), nd.zeros([rays, 2]), d.z, d.delta, d.background)).toThrow(/runs must be u32/);
+    });
+  });
+});
