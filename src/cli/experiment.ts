@@ -17,7 +17,7 @@
  * error. Nested objects are addressed with dotted keys (`--set model.width=32`). A variant is a partial config
  * applied over the defaults (then `--set` over that).
  */
-import type { Tensor } from '../tensor/tensor.ts';
+import type { CheckpointParts } from '../io/checkpoint.ts';
 
 export type ConfigScalar = number | string | boolean;
 export type ConfigValue = ConfigScalar | readonly number[] | readonly string[] | ConfigObject;
@@ -27,11 +27,13 @@ export interface ConfigObject {
 
 export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
-/** What `ctx.checkpoint` stores: the step reached, tensors (parameters, optimizer moments) and JSON state. */
-export interface CheckpointState {
+/**
+ * What `ctx.checkpoint` stores: the step reached, a model, an optimizer (Adam's moments and step count), an EMA,
+ * further named tensors (src/io/checkpoint.ts names them and writes one safetensors file), and JSON state.
+ */
+export interface CheckpointState extends CheckpointParts {
   /** Steps completed; a resumed run continues at step + 1. */
   step: number;
-  tensors?: Readonly<Record<string, Tensor>>;
   /** Any JSON-serialisable state (schedules, RNG seeds, best scores). */
   data?: unknown;
 }
@@ -40,8 +42,8 @@ export interface CheckpointState {
 export interface ResumedState {
   step: number;
   data: unknown;
-  /** Names of the tensors restored into the ones passed to `resume`. */
-  restored: string[];
+  /** The safetensors metadata (format, version, optimizer step, ...). */
+  metadata: Record<string, string>;
 }
 
 export interface ExperimentContext<C extends ConfigObject> {
@@ -76,10 +78,11 @@ export interface ExperimentContext<C extends ConfigObject> {
   /** Writes a checkpoint into the run directory atomically (the previous one stays valid until it is replaced). */
   checkpoint(state: CheckpointState): Promise<void>;
   /**
-   * Loads the run directory's checkpoint into `into` (tensors of the same names and shapes, written in place) and
-   * returns its step and data; null when there is none (a fresh run). Metrics recorded after that step are dropped.
+   * On a resumed run, loads the run directory's checkpoint into `parts` (the same model/optimizer/EMA/tensors that
+   * were checkpointed, written in place; any mismatch is an error naming each tensor) and returns its step and data.
+   * Null on a fresh run or when the directory has no checkpoint yet.
    */
-  resume(into?: Readonly<Record<string, Tensor>>): Promise<ResumedState | null>;
+  resume(parts?: CheckpointParts): Promise<ResumedState | null>;
 }
 
 export interface PlotSpec {

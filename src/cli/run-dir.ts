@@ -6,13 +6,12 @@
  *   DIR/metrics.json       series per metric ({ step[], value[] }), summary, status, throughput
  *   DIR/run.log            header, the experiment's log lines, progress lines
  *   DIR/plots/*.png        loss curves and the other metrics
- *   DIR/checkpoint/        state.json (step, data, tensor table) + tensors.bin (raw little-endian values)
+ *   DIR/checkpoint/        state.json (step, JSON data) + state.safetensors (model, optimizer, EMA, named tensors)
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { runtime } from '../kernels/runtime/runtime.ts';
-import { shapeString, type Tensor } from '../tensor/tensor.ts';
-import type { CheckpointState } from './experiment.ts';
+import { loadCheckpoint, saveCheckpoint, type CheckpointParts } from '../io/checkpoint.ts';
+import type { CheckpointState, ResumedState } from './experiment.ts';
 
 function writeFileSynced(path: string, chunks: readonly Uint8Array[]): void {
   const fd = openSync(path, 'w');
@@ -87,53 +86,37 @@ export function truncateSeries(metrics: MetricsFile, step: number): void {
   }
 }
 
-const CHECKPOINT_FORMAT = 'nerfad-run-checkpoint/1';
+const RUN_CHECKPOINT_FORMAT = 'nerfad-run-checkpoint-2';
 
-interface TensorEntry {
-  name: string;
-  shape: number[];
-  dtype: string;
-  byteOffset: number;
-  byteLength: number;
-}
-
-interface CheckpointFile {
+interface RunCheckpointFile {
   format: string;
   step: number;
   savedAt: string;
   data: unknown;
-  tensors: TensorEntry[];
 }
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const PARTIAL_DIR = 'checkpoint.partial';
 const PREVIOUS_DIR = 'checkpoint.previous';
+const TENSORS_FILE = 'state.safetensors';
+const STATE_FILE = 'state.json';
 
 /**
- * Reads the tensors back from the GPU and writes DIR/checkpoint atomically: the new checkpoint is written in full
- * to checkpoint.partial, then the folders are swapped by renames (the previous one is removed last).
+ * Writes DIR/checkpoint atomically: the tensors (model, optimizer, EMA, named tensors: src/io/checkpoint.ts) and
+ * state.json are written in full to checkpoint.partial, then the folders are swapped by renames (the previous
+ * checkpoint is removed last), so that a crash at any moment leaves one complete checkpoint.
  */
 export async function writeCheckpoint(runDir: string, state: CheckpointState): Promise<void> {
   if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`checkpoint: step must be a whole number ≥ 0, got ${state.step}`);
-  const entries: TensorEntry[] = [];
-  const chunks: Uint8Array[] = [];
-  let byteOffset = 0;
-  for (const [name, tensor] of Object.entries(state.tensors ?? {})) {
-    const values = await tensor.data();
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    entries.push({ name, shape: [...tensor.shape], dtype: tensor.dtype, byteOffset, byteLength: bytes.byteLength });
-    chunks.push(bytes);
-    byteOffset += bytes.byteLength;
-  }
-  const file: CheckpointFile = { format: CHECKPOINT_FORMAT, step: state.step, savedAt: new Date().toISOString(), data: state.data ?? null, tensors: entries };
-
   const partial = join(runDir, PARTIAL_DIR);
   const current = join(runDir, CHECKPOINT_DIR);
   const previous = join(runDir, PREVIOUS_DIR);
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
-  writeFileSynced(join(partial, 'tensors.bin'), chunks);
-  writeFileSynced(join(partial, 'state.json'), [Buffer.from(`${JSON.stringify(file, null, 2)}\n`)]);
+  const { step, data, model, optimizer, ema, tensors } = state;
+  await saveCheckpoint(join(partial, TENSORS_FILE), { step, model, optimizer, ema, tensors });
+  const file: RunCheckpointFile = { format: RUN_CHECKPOINT_FORMAT, step, savedAt: new Date().toISOString(), data: data ?? null };
+  writeFileSynced(join(partial, STATE_FILE), [Buffer.from(`${JSON.stringify(file, null, 2)}\n`)]);
   rmSync(previous, { recursive: true, force: true });
   if (existsSync(current)) renameSync(current, previous);
   renameSync(partial, current);
@@ -143,7 +126,7 @@ export async function writeCheckpoint(runDir: string, state: CheckpointState): P
 /** The checkpoint folder to read: the current one, or the previous one when a crash hit between the renames. */
 function checkpointFolder(runDir: string): string | null {
   for (const name of [CHECKPOINT_DIR, PREVIOUS_DIR]) {
-    if (existsSync(join(runDir, name, 'state.json'))) return join(runDir, name);
+    if (existsSync(join(runDir, name, STATE_FILE)) && existsSync(join(runDir, name, TENSORS_FILE))) return join(runDir, name);
   }
   return null;
 }
@@ -151,37 +134,18 @@ function checkpointFolder(runDir: string): string | null {
 /** The step of the run directory's checkpoint, or null when it has none. */
 export function checkpointStep(runDir: string): number | null {
   const folder = checkpointFolder(runDir);
-  return folder ? readJson<CheckpointFile>(join(folder, 'state.json')).step : null;
+  return folder ? readJson<RunCheckpointFile>(join(folder, STATE_FILE)).step : null;
 }
 
 /**
- * Loads the checkpoint: tensors named in `into` are overwritten in place (shapes must match, and every one must be
- * in the checkpoint); returns null when the directory has no checkpoint.
+ * Loads the checkpoint into `parts` (validated first: every tensor must match, and the file must hold nothing
+ * else); returns null when the directory has no checkpoint.
  */
-export function readCheckpoint(runDir: string, into: Readonly<Record<string, Tensor>> = {}): { step: number; data: unknown; restored: string[] } | null {
+export async function readCheckpoint(runDir: string, parts: CheckpointParts = {}): Promise<ResumedState | null> {
   const folder = checkpointFolder(runDir);
   if (!folder) return null;
-  const file = readJson<CheckpointFile>(join(folder, 'state.json'));
-  if (file.format !== CHECKPOINT_FORMAT) throw new Error(`${folder}: unknown checkpoint format '${file.format}'`);
-  const blob = readFileSync(join(folder, 'tensors.bin'));
-  const byName = new Map(file.tensors.map((e) => [e.name, e]));
-  const restored: string[] = [];
-  for (const [name, tensor] of Object.entries(into)) {
-    const entry = byName.get(name);
-    if (!entry) {
-      throw new Error(`resume: the checkpoint in ${folder} has no tensor '${name}' (it has: ${[...byName.keys()].join(', ') || 'none'})`);
-    }
-    if (entry.shape.length !== tensor.shape.length || entry.shape.some((d, i) => d !== tensor.shape[i]) || entry.dtype !== tensor.dtype) {
-      throw new Error(
-        `resume: tensor '${name}' is ${shapeString(entry.shape)} ${entry.dtype} in the checkpoint but ${shapeString(tensor.shape)} ${tensor.dtype} here`,
-      );
-    }
-    if (entry.byteOffset + entry.byteLength > blob.byteLength) throw new Error(`resume: ${folder}/tensors.bin is truncated at '${name}'`);
-    // Copy into an aligned buffer: the blob's offset inside node's pool need not be 4-byte aligned.
-    const bytes = new Uint8Array(entry.byteLength);
-    bytes.set(blob.subarray(entry.byteOffset, entry.byteOffset + entry.byteLength));
-    if (entry.byteLength > 0) runtime().upload(tensor.view, bytes);
-    restored.push(name);
-  }
-  return { step: file.step, data: file.data, restored };
+  const file = readJson<RunCheckpointFile>(join(folder, STATE_FILE));
+  if (file.format !== RUN_CHECKPOINT_FORMAT) throw new Error(`${folder}: unknown checkpoint format '${file.format}'`);
+  const loaded = await loadCheckpoint(join(folder, TENSORS_FILE), parts);
+  return { step: file.step, data: file.data, metadata: loaded.metadata };
 }

@@ -293,9 +293,9 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
       saveOutputs();
       appendLog(`[${new Date().toISOString()}] checkpoint at step ${state.step}`);
     },
-    async resume(into = {}) {
+    async resume(parts = {}) {
       if (!previous) return null;
-      const loaded = readCheckpoint(outDir, into);
+      const loaded = await readCheckpoint(outDir, parts);
       if (loaded) say(`resumed from the checkpoint at step ${loaded.step}`);
       else say('no checkpoint in the run directory: starting from step 0');
       return loaded;

@@ -17,7 +17,7 @@ export default nd.defineExperiment({
     const y = nd.keep(nd.mul(nd.matmul(x, nd.randn([d, 1], rng)), model.scale));
     const w = nd.keep(nd.zeros([d, 1]));
     w.requiresGrad = true;
-    const resumed = await ctx.resume({ w });
+    const resumed = await ctx.resume({ tensors: { w } });
     for (let step = (resumed?.step ?? 0) + 1; step <= steps; step++) {
       const loss = nd.scope(() => {
         const l = nd.mean(nd.square(nd.sub(nd.matmul(x, w), y)));
