@@ -12,6 +12,8 @@ import { timeGpu } from './timing.ts';
 export interface BandwidthRow {
   name: string;
   gbPerS: number;
+  /** Bytes per CPU-second of this process (load-robust; see `Timing.cpuMs`). */
+  gbPerCpuS: number;
   ms: number;
 }
 
@@ -34,7 +36,7 @@ export async function benchElementwise(n = 1 << 24, reps = 7): Promise<Bandwidth
   const rows: BandwidthRow[] = [];
   const add = async (name: string, bytes: number, enqueue: () => void): Promise<void> => {
     const timing = await timeGpu(enqueue, reps);
-    rows.push({ name, gbPerS: bytes / (timing.ms * 1e6), ms: timing.ms });
+    rows.push({ name, gbPerS: bytes / (timing.ms * 1e6), gbPerCpuS: bytes / (timing.cpuMs * 1e6), ms: timing.ms });
   };
   await add('buffer copy (copyBufferToBuffer)', 2 * bytes4, () => rt.copy(a.view, y.view));
   await add('add, scalar kernel (1 element/thread)', 3 * bytes4, () =>

@@ -167,6 +167,7 @@ export const gpujsMatmul: Peer[] = [
   gpujsPeer('webasm', false, 'wasm SIMD, 1 thread, sync call'),
   gpujsPeer('webasm', true, 'wasm SIMD + worker threads'),
   gpujsPeer('headlessgl', false, 'GLSL via headless-gl'),
+  gpujsPeer('cpu', false, 'kernel transpiled to plain JS'),
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
