@@ -13,6 +13,7 @@ import { configKeys, resolveConfig, type ConfigObject } from './experiment.ts';
 import { experimentFiles, loadExperiment } from './load.ts';
 import { runExperiment } from './run.ts';
 import { synthCommand } from './synth.ts';
+import { prepareCommand } from './prepare.ts';
 
 /** A mistake in the command line itself (answered with a pointer to --help). */
 class UsageError extends Error {}
@@ -131,6 +132,7 @@ export async function main(args: readonly string[], io: MainIo = defaultIo): Pro
       },
     )
     .command(synthCommand)
+    .command(prepareCommand)
     .demandCommand(1, 'name a command: run, list or config')
     .strict()
     .help()
