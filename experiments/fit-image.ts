@@ -103,7 +103,7 @@ export default nd.defineExperiment({
     /** SGD only. */
     momentum: 0.9,
     seed: 1,
-    /** Read the loss back every this many steps (each read waits for the GPU). */
+    /** Read the losses back every this many steps (each read waits for the GPU); every step's loss is recorded. */
     logEvery: 10,
     snapshotEvery: 150,
     checkpointEvery: 200,
@@ -154,28 +154,43 @@ export default nd.defineExperiment({
       return rgb;
     };
 
+    // Every step's loss is copied on the GPU into a small history buffer that is read back every `logEvery` steps:
+    // PSNR for every step without waiting for the GPU at every step.
+    const history = nd.keep(nd.zeros([Math.max(1, c.logEvery)]));
+    let pending: number[] = []; // the steps whose losses sit in `history`, in slot order
+    const flushHistory = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const losses = await history.data();
+      pending.forEach((s, k) => {
+        const mse = losses[k];
+        if (!Number.isFinite(mse)) throw new Error(`fit-image: the loss is ${mse} at step ${s}; lower --set lr=...`);
+        ctx.record(s, { loss: mse, psnr: psnr(mse) });
+      });
+      pending = [];
+    };
+
     while (step < c.steps && !ctx.stopRequested) {
       step += 1;
-      const logNow = step % c.logEvery === 0 || step === c.steps || step === 1;
-      const loss = nd.scope(() => {
+      const slot = pending.length;
+      nd.scope(() => {
         const mse = nd.mean(nd.square(nd.sub(forward(), targetRgb)));
         nd.backward(mse);
         optimizer.step(); // and zeroes the gradients
-        return logNow ? mse : null;
+        const view = history.view;
+        nd.runtime().copy(mse.view, { pooled: view.pooled, offset: view.offset + 4 * slot, size: 4 });
       });
-      if (loss) {
-        const mse = await loss.item();
-        loss.dispose();
-        if (!Number.isFinite(mse)) throw new Error(`fit-image: the loss is ${mse} at step ${step}; lower --set lr=...`);
-        ctx.record(step, { loss: mse, psnr: psnr(mse) });
-      } else {
-        ctx.tick(step);
-      }
+      pending.push(step);
+      if (pending.length === history.size || step === c.steps || step === 1) await flushHistory();
+      else ctx.tick(step);
       if (c.snapshotEvery > 0 && step % c.snapshotEvery === 0) await writeReconstruction(ctx.path('snapshots', `step-${String(step).padStart(6, '0')}.png`));
-      if (c.checkpointEvery > 0 && step % c.checkpointEvery === 0 && step < c.steps) {
+      // A checkpoint at the end too: `--resume DIR --set steps=N` continues a finished run.
+      if (c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === c.steps)) {
+        await flushHistory();
         await ctx.checkpoint({ step, ...checkpointParts() });
       }
     }
+    await flushHistory();
+    history.dispose();
     if (ctx.stopRequested) await ctx.checkpoint({ step, ...checkpointParts() });
 
     // The result: the reconstruction next to the target, and the final PSNR measured on it.

@@ -331,14 +331,17 @@ describe('experiments/fit-image.ts', () => {
   it('trains, writing the target, the reconstruction and PSNR per logged step', async () => {
     const fitImage = await loadExperiment('experiments/fit-image.ts');
     const out = join(scratch, 'fit-image');
-    const result = await runExperiment(fitImage, { out, set: ['size=16', 'steps=12', 'logEvery=4', 'snapshotEvery=0'], quiet: true });
+    const result = await runExperiment(fitImage, { out, set: ['size=16', 'steps=12', 'logEvery=5', 'snapshotEvery=0'], quiet: true });
     expect(result.status).toBe('completed');
     for (const file of ['target.png', 'reconstruction.png']) expect(decodePng(join(out, file)).width).toBe(16);
     expect(decodePng(join(out, 'comparison.png')).width).toBe(36);
     const { series, summary } = readJson<MetricsFile>(join(out, 'metrics.json'));
-    expect(series.psnr.step).toEqual([1, 4, 8, 12]);
+    expect(series.psnr.step).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]); // every step, read back in batches
     series.psnr.value.forEach((p, i) => expect(p).toBeCloseTo(-10 * Math.log10(series.loss.value[i]), 4));
-    expect(series.loss.value[3]).toBeLessThan(series.loss.value[0]);
+    expect(series.loss.value[11]).toBeLessThan(series.loss.value[0]);
+    // The same run reading back after every step records the same losses (each one lands in the right slot).
+    const everyStep = await runExperiment(fitImage, { out: join(scratch, 'fit-image-1'), set: ['size=16', 'steps=12', 'logEvery=1', 'snapshotEvery=0'], quiet: true });
+    expect(everyStep.metrics.series.loss.value).toEqual(series.loss.value);
     expect(summary.psnr).toBeGreaterThan(5);
     expect(existsSync(join(out, 'plots', 'psnr.png'))).toBe(true);
   });
