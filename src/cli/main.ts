@@ -133,7 +133,7 @@ export async function main(args: readonly string[], io: MainIo = defaultIo): Pro
     )
     .command(synthCommand)
     .command(prepareCommand)
-    .demandCommand(1, 'name a command: run, list or config')
+    .demandCommand(1, 'name a command')
     .strict()
     .help()
     .alias('help', 'h')
