@@ -8,13 +8,17 @@ import { timeGpu, type Timing } from './timing.ts';
 
 const WORKGROUP = 64;
 
-export const fmaCeilingKernel = defineKernel({
+export type CeilingForm = 'fma' | 'mul-add';
+
+export const fmaCeilingKernel = defineKernel<{ form: CeilingForm }>({
   name: 'bench_fma_ceiling',
+  variants: [{ form: 'fma' }, { form: 'mul-add' }],
   bindings: [{ name: 'sink', access: 'rw' }],
   params: [{ name: 'iterations', type: 'u32' }],
   workgroupSize: WORKGROUP,
-  wgsl: () => /* wgsl */ `
-// bench_fma_ceiling: per thread, iterations × 8 independent vec4 FMAs; the sum is stored so nothing is elided.
+  wgsl: ({ form }) => /* wgsl */ `
+// bench_fma_ceiling (${form}): per thread, iterations × 8 independent vec4 FMAs; the sum is stored so nothing is
+// elided. 'fma' uses fma(); 'mul-add' writes x * m + d (whether that becomes one instruction is the compiler's choice).
 struct Params { iterations: u32 }
 @group(0) @binding(0) var<storage, read_write> sink: array<vec4f>;
 @group(0) @binding(1) var<uniform> p: Params;
@@ -27,8 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let m = vec4f(0.9999);
   let d = vec4f(1e-7);
   for (var i = 0u; i < p.iterations; i++) {
-    x0 = fma(x0, m, d); x1 = fma(x1, m, d); x2 = fma(x2, m, d); x3 = fma(x3, m, d);
-    x4 = fma(x4, m, d); x5 = fma(x5, m, d); x6 = fma(x6, m, d); x7 = fma(x7, m, d);
+    ${[0, 1, 2, 3, 4, 5, 6, 7].map((i) => (form === 'fma' ? `x${i} = fma(x${i}, m, d);` : `x${i} = x${i} * m + d;`)).join(' ')}
   }
   sink[gid.x] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;
 }
@@ -43,10 +46,10 @@ export interface CeilingResult {
 }
 
 /** Runs the ceiling kernel over `threads` threads (enough to fill any adapter) and returns GFLOP/s (median). */
-export async function measureCeiling(reps = 7, threads = WORKGROUP * 512, iterations = 2048): Promise<CeilingResult> {
+export async function measureCeiling(form: CeilingForm = 'fma', reps = 7, threads = WORKGROUP * 512, iterations = 2048): Promise<CeilingResult> {
   const sink = Tensor.empty([threads * 4]);
   const flops = threads * iterations * 8 * 4 * 2;
-  const timing = await timeGpu(() => runtime().dispatch(fmaCeilingKernel, undefined, [sink.view], { iterations }, threads), reps);
+  const timing = await timeGpu(() => runtime().dispatch(fmaCeilingKernel, { form }, [sink.view], { iterations }, threads), reps);
   sink.dispose();
   return { gflops: flops / (timing.ms * 1e6), cpuGflops: flops / (timing.cpuMs * 1e6), timing };
 }

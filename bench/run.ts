@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     const { rows, autoKind } = await benchMatmul(sizes, options.quick ? 1500 : 4000, log);
     log('ceiling again (the machine drifts)');
     ceilings.push(await measureCeiling());
+    const mulAdd = await measureCeiling('mul-add');
     const ceiling = median(ceilings.flatMap((c) => c.timing.samples.map((ms) => (c.gflops * c.timing.ms) / ms)));
     const cpuCeiling = median(ceilings.map((c) => c.cpuGflops));
     show({
@@ -93,7 +94,10 @@ async function main(): Promise<void> {
         'pure vec4 FMA kernel, 8 independent accumulators per thread, no loads; median over the runs before and after the matmul table.\n' +
         'per CPU-s = GFLOP per CPU-second this process used (all threads): other load on the machine barely moves it.',
       columns: ['kernel', 'GFLOP/s', 'GFLOP per CPU-s'],
-      rows: [['fma ceiling', ceiling, cpuCeiling]],
+      rows: [
+        ['fma ceiling: fma(x, m, d) (the ceiling used below)', ceiling, cpuCeiling],
+        ['same written x * m + d (a check: lavapipe may or may not contract it)', mulAdd.gflops, mulAdd.cpuGflops],
+      ],
     });
     const fmt = (row: MatmulRow, N: number): Cell => row.gflops[N] ?? null;
     show({
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
     });
     const skips = rows.flatMap((row) => [...new Set(Object.values(row.skipped))].map((why) => `  ${row.name}: ${why}`));
     if (skips.length > 0) console.log(`not measured:\n${skips.join('\n')}`);
-    record.ceiling = { gflops: ceiling, cpuGflops: cpuCeiling, runs: ceilings };
+    record.ceiling = { gflops: ceiling, cpuGflops: cpuCeiling, runs: ceilings, mulAdd };
     record.matmul = { sizes, autoKind, rows };
 
     const ours = rows[0];
