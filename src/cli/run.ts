@@ -165,10 +165,10 @@ export async function runExperiment<C extends ConfigObject>(experiment: Experime
     outDir = resolve(options.out ?? defaultRunDir(options.runsRoot ?? 'runs', experiment.name, variant));
     if (!isEmptyDir(outDir)) throw new Error(`--out ${outDir} is not empty; choose another directory or continue that run with --resume`);
   }
-  mkdirSync(outDir, { recursive: true });
-
+  // The GPU first: without an adapter there is nothing to write.
   const runtime = await initRuntime();
   const adapter = runtime.gpu.adapterName;
+  mkdirSync(outDir, { recursive: true });
   const configFile: RunConfigFile = {
     experiment: experiment.name,
     description: experiment.description,
