@@ -197,10 +197,12 @@ async function main(): Promise<void> {
     const batches = options.quick ? [1024, 4096] : [1024, 4096, 16384];
     const steps: StepResult[] = [];
     for (const batch of batches) steps.push(await benchMlpStep(batch));
+    // The same step on the original 4×4-per-thread matmul kernel, for comparison.
+    if (steps[0]?.matmul !== 'generic') steps.push(await benchMlpStep(4096, 7, 'generic'));
     show({
       title: 'MLP training step: 3→64→64→3, relu, MSE, forward + backward + SGD',
-      columns: ['batch', 'ms / step', 'dispatches / step', `autoFlushEvery`],
-      rows: steps.map((s) => [s.batch, s.msPerStep, s.dispatchesPerStep, runtime().autoFlushEvery]),
+      columns: ['batch', 'matmul kernel', 'ms / step', 'dispatches / step', `autoFlushEvery`],
+      rows: steps.map((s) => [s.batch, s.matmul, s.msPerStep, s.dispatchesPerStep, runtime().autoFlushEvery]),
     });
     const step4096 = steps.find((s) => s.batch === 4096);
     if (step4096) targets.push({ target: 'MLP step, batch 4096', measured: `${step4096.msPerStep.toFixed(2)} ms`, verdict: 'info' });

@@ -4,7 +4,7 @@
  * Steps are queued back to back (no readback inside), as a training loop does between logging points.
  */
 import * as nd from '../src/index.ts';
-import { runtime, type Tensor } from '../src/index.ts';
+import { forceMatmulKernel, matmulKernelKind, runtime, type MatmulKernelKind, type Tensor } from '../src/index.ts';
 import { timeGpu } from './timing.ts';
 
 interface Mlp {
@@ -62,14 +62,18 @@ function makeMlp(batch: number, width = 64, lr = 1e-3): Mlp {
 
 export interface StepResult {
   batch: number;
+  /** The matmul kernel the step ran on. */
+  matmul: MatmulKernelKind;
   msPerStep: number;
   dispatchesPerStep: number;
 }
 
 const STEPS_PER_REP = 4;
 
-export async function benchMlpStep(batch: number, reps = 7): Promise<StepResult> {
+export async function benchMlpStep(batch: number, reps = 7, matmul: MatmulKernelKind | null = null): Promise<StepResult> {
   const rt = runtime();
+  forceMatmulKernel(matmul);
+  const kind = matmulKernelKind();
   const mlp = makeMlp(batch);
   const before = rt.stats.dispatches;
   mlp.step();
@@ -78,7 +82,8 @@ export async function benchMlpStep(batch: number, reps = 7): Promise<StepResult>
     for (let s = 0; s < STEPS_PER_REP; s++) mlp.step();
   }, reps);
   mlp.dispose();
-  return { batch, msPerStep: timing.ms / STEPS_PER_REP, dispatchesPerStep };
+  forceMatmulKernel(null);
+  return { batch, matmul: kind, msPerStep: timing.ms / STEPS_PER_REP, dispatchesPerStep };
 }
 
 export interface FlushResult {
