@@ -214,6 +214,21 @@ describe('run directories', () => {
     expect(readFileSync(join(out, 'run.log'), 'utf8')).toContain('resumed from the checkpoint at step 3');
   });
 
+  it('stops at Ctrl-C after a checkpoint, and says how to continue', async () => {
+    const out = join(scratch, 'interrupted');
+    const console_ = collector();
+    const listeners = process.listenerCount('SIGINT');
+    const result = await runExperiment(linearFit, { out, set: ['interruptAt=2'], experimentFile: FIXTURE, write: console_.write });
+    expect(result.status).toBe('stopped');
+    expect(result.metrics.series.loss.step).toEqual([1, 2]);
+    expect(process.listenerCount('SIGINT')).toBe(listeners); // the handler is gone with the run
+    expect(console_.text()).toContain('stop requested (Ctrl-C)');
+    expect(console_.text()).toContain(`continue with: nerfad run ${FIXTURE} --resume ${out}`);
+    const resumed = await runExperiment(linearFit, { resume: out, set: ['interruptAt=0'], quiet: true });
+    expect(resumed.metrics.summary.resumedFrom).toBe(2);
+    expect(resumed.metrics.series.loss.step).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('writes checkpoints atomically: a crash between the folder renames leaves the previous one readable', async () => {
     const dir = join(scratch, 'atomic');
     mkdirSync(dir);
