@@ -195,7 +195,9 @@ export default nd.defineExperiment({
 
     // The result: the reconstruction next to the target, and the final PSNR measured on it.
     const rgb = await writeReconstruction(ctx.path('reconstruction.png'));
-    nd.writeImagePng(ctx.path('comparison.png'), nd.sideBySide([target, { ...target, data: rgb }]));
+    // target | reconstruction, enlarged (nearest neighbour) to at least 256 pixels high for viewing.
+    const enlarge = Math.max(1, Math.ceil(256 / target.height));
+    nd.writeImagePng(ctx.path('comparison.png'), nd.upscale(nd.sideBySide([target, { ...target, data: rgb }], 2), enlarge));
     let squaredError = 0;
     for (let i = 0; i < rgb.length; i++) squaredError += (rgb[i] - target.data[i]) ** 2;
     const finalPsnr = psnr(squaredError / rgb.length);

@@ -29,7 +29,7 @@ export {
   type PlotSpec,
 } from './cli/experiment.ts';
 export { writeLinePlot, renderLinePlot, type LinePlotOptions, type PlotSeries } from './cli/plot.ts';
-export { writeImagePng, readImagePng, encodePng, sideBySide, type FloatImage } from './cli/image.ts';
+export { writeImagePng, readImagePng, encodePng, sideBySide, upscale, type FloatImage } from './cli/image.ts';
 
 /** Initialises the GPU runtime (idempotent). */
 export async function init(): Promise<void> {

@@ -349,7 +349,8 @@ describe('experiments/fit-image.ts', () => {
     const result = await runExperiment(fitImage, { out, set: ['size=16', 'steps=12', 'logEvery=5', 'snapshotEvery=0'], quiet: true });
     expect(result.status).toBe('completed');
     for (const file of ['target.png', 'reconstruction.png']) expect(decodePng(join(out, file)).width).toBe(16);
-    expect(decodePng(join(out, 'comparison.png')).width).toBe(36);
+    const comparison = decodePng(join(out, 'comparison.png')); // 16 + 2 + 16 pixels wide, enlarged 16× to 256 high
+    expect([comparison.width, comparison.height]).toEqual([34 * 16, 256]);
     const { series, summary } = readJson<MetricsFile>(join(out, 'metrics.json'));
     expect(series.psnr.step).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]); // every step, read back in batches
     series.psnr.value.forEach((p, i) => expect(p).toBeCloseTo(-10 * Math.log10(series.loss.value[i]), 4));

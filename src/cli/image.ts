@@ -70,3 +70,17 @@ export function sideBySide(images: readonly FloatImage[], gap = 4): FloatImage {
   }
   return { width, height, channels, data };
 }
+
+/** Enlarges an image by an integer factor with nearest-neighbour sampling (crisp pixels for small images). */
+export function upscale(image: FloatImage, factor: number): FloatImage {
+  if (!Number.isInteger(factor) || factor < 1) throw new Error(`upscale: factor must be a whole number ≥ 1, got ${factor}`);
+  const { width, height, channels } = image;
+  const out = new Float32Array(width * factor * height * factor * channels);
+  for (let y = 0; y < height * factor; y++) {
+    for (let x = 0; x < width * factor; x++) {
+      const src = (Math.floor(y / factor) * width + Math.floor(x / factor)) * channels;
+      out.set(image.data.subarray(src, src + channels), (y * width * factor + x) * channels);
+    }
+  }
+  return { width: width * factor, height: height * factor, channels, data: out };
+}
