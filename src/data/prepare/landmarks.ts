@@ -22,7 +22,8 @@
  *   AU10 upper lip raiser up(f) = |p33 − p51| (nose base to the top of the upper lip), shrinking as the lip rises
  *                        AU10    = 15 · (P90(up) − up) / D
  *   AU45 blink           EAR(f)  = (|p37 − p41| + |p38 − p40|) / (2 |p36 − p39|), averaged over both eyes
- *                        AU45    = 5 · (P90(EAR) − EAR) / (0.7 · P90(EAR))   (an eye at 30 % of its open EAR = 5)
+ *                        AU45    = 5 · (P50(EAR) − EAR) / (0.7 · P50(EAR))   (blinks are rare, so the median is the
+ *                        open eye; an eye at 30 % of it = 5)
  *
  * With a single frame (no clip to calibrate on) the percentiles are that frame's own values, so the calibrated AUs
  * read 0. A frontal view is assumed; strong yaw shortens horizontal distances (AU20/AU14 read low).
@@ -63,7 +64,7 @@ export function auMeasures(landmarks: ArrayLike<number>, f: number): AuMeasures 
 export function estimateAus(landmarks: ArrayLike<number>, frameCount: number): Float32Array {
   const m = Array.from({ length: frameCount }, (_, f) => auMeasures(landmarks, f));
   const jaw0 = percentile(m.map((x) => x.jaw), 10), wide0 = percentile(m.map((x) => x.wide), 50);
-  const up0 = percentile(m.map((x) => x.up), 90), ear0 = Math.max(1e-6, percentile(m.map((x) => x.ear), 90));
+  const up0 = percentile(m.map((x) => x.up), 90), ear0 = Math.max(1e-6, percentile(m.map((x) => x.ear), 50));
   const out = new Float32Array(frameCount * AU_NAMES.length);
   for (let f = 0; f < frameCount; f++) {
     const { gap, jaw, wide, up, ear } = m[f]!;

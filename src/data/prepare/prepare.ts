@@ -157,7 +157,12 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
       const still = join(work, 'first-frame.png');
       extractStill(video, 0, still);
       const image = readImageFile(still);
-      const faces = await tracker.faces(image, 1);
+      // The detector squeezes its input to a square: pad wide (or tall) frames to one, right and bottom, so faces
+      // keep their shape and coordinates stay the same.
+      const side0 = Math.max(image.width, image.height);
+      const square = new Uint8Array(side0 * side0 * 3);
+      for (let y = 0; y < image.height; y++) square.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * side0 * 3);
+      const faces = await tracker.faces({ width: side0, height: side0, channels: 3, data: square }, 1);
       if (faces.length === 0) throw new PrepareError(`${options.video}: no face found in the first frame; start the video on the speaker's face (trim with ffmpeg -ss SECONDS)`);
       const big = significant(faces);
       if (big.length > 1) throw new PrepareError(`${options.video}: ${big.length} faces in the first frame; the video must show one person (crop it to the speaker: ffmpeg -vf crop=W:H:X:Y)`);
@@ -344,7 +349,8 @@ function grayToRgba(gray: Uint8Array): Buffer {
  */
 export function backgroundPlate(n: number, size: number, framePath: (f: number) => string, person: (f: number) => Uint8Array, notes: string[]): Image8 {
   const picks = Array.from(new Set(Array.from({ length: Math.min(50, n) }, (_, k) => Math.floor(((k + 0.5) * n) / Math.min(50, n)))));
-  const samples = picks.map((f) => ({ rgb: readImageFile(framePath(f)).data, p: person(f) }));
+  // the person map grown by ~1 % of the frame (max filter), so hair edges the model half-misses stay out of the plate
+  const samples = picks.map((f) => ({ rgb: readImageFile(framePath(f)).data, p: dilate(person(f), size, Math.max(1, Math.round(size / 100))) }));
   const data = new Uint8Array(size * size * 3);
   const known = new Uint8Array(size * size);
   const values: number[][] = [[], [], []];
@@ -352,8 +358,7 @@ export function backgroundPlate(n: number, size: number, framePath: (f: number) 
   for (let p = 0; p < size * size; p++) {
     values[0]!.length = values[1]!.length = values[2]!.length = 0;
     for (const s of samples) {
-      // the person probability is grey RGB (read back as RGB): channel 0
-      if (s.p[p * 3]! < 64) for (let c = 0; c < 3; c++) values[c]!.push(s.rgb[p * 3 + c]!);
+      if (s.p[p]! < 64) for (let c = 0; c < 3; c++) values[c]!.push(s.rgb[p * 3 + c]!);
     }
     if (values[0]!.length === 0) { holes++; continue; }
     known[p] = 1;
@@ -400,4 +405,20 @@ export function pushPullFill(value: Float32Array, known: Uint8Array, width: numb
     }
   }
   return value;
+}
+
+/** Max filter of radius r over channel 0 of a grey image stored as RGB (as the person PNGs read back); one channel out. */
+function dilate(rgb: Uint8Array, size: number, r: number): Uint8Array {
+  const rows = new Uint8Array(size * size), out = new Uint8Array(size * size);
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    let m = 0;
+    for (let d = Math.max(0, x - r); d <= Math.min(size - 1, x + r); d++) m = Math.max(m, rgb[(y * size + d) * 3]!);
+    rows[y * size + x] = m;
+  }
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    let m = 0;
+    for (let d = Math.max(0, y - r); d <= Math.min(size - 1, y + r); d++) m = Math.max(m, rows[d * size + x]!);
+    out[y * size + x] = m;
+  }
+  return out;
 }
