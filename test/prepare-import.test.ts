@@ -12,6 +12,7 @@ import { AU_NAMES, loadClip } from '../src/data/format.ts';
 import { encodeWav } from '../src/data/wav.ts';
 import { importAdnerf, ImportError } from '../src/data/import-adnerf.ts';
 import { readNpy } from '../src/data/prepare/npy.ts';
+import { main } from '../src/cli/main.ts';
 import { templateLandmarks } from './fixtures/prepare-face.ts';
 
 const W = 48, H = 40, N = 8, FPS = 25;
@@ -179,6 +180,21 @@ describe('importAdnerf', () => {
     expect(clip.mask('head', 0).data[ny * W + nx]).toBe(255);
     expect(clip.torso(0).data[(ny * W + nx) * 3 + 1]).toBeGreaterThan(180);
     expect(clip.mask('head', 0).data[(H - 1) * W]).toBe(0);
+  });
+
+  it('nerfad prepare --import-adnerf writes the clip and a contact sheet; a bad source is one line, no stack trace', async () => {
+    const src = buildLayout('cli', { flavour: 'adnerf', parsing: true, torso: true });
+    let out = '', err = '';
+    const io = { out: (t: string) => { out += t; }, err: (t: string) => { err += t; } };
+    expect(await main(['prepare', '--import-adnerf', src, '--out', join(root, 'cli-out')], io)).toBe(0);
+    expect(err).toBe('');
+    expect(loadClip(join(root, 'cli-out')).frameCount).toBe(N);
+    expect(existsSync(join(root, 'cli-out', 'contact-sheet.png'))).toBe(true);
+    expect(await main(['prepare', '--import-adnerf', join(root, 'nope'), '--out', join(root, 'cli-bad')], io)).toBe(1);
+    expect(err).toMatch(/^nerfad: .*nope: no such folder\n$/);
+    err = '';
+    expect(await main(['prepare', '--import-adnerf', src], io)).toBe(1);
+    expect(err).toMatch(/prepare needs --out DIR/);
   });
 
   describe('errors name the file and the problem', () => {
