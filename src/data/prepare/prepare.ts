@@ -280,9 +280,9 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
     const mesh = solved.meshes[f]!;
     const oval: Point[] = FACE_OVAL.map((v) => [mesh[v]![0]!, mesh[v]![1]!]);
     const cx = oval.reduce((s, p) => s + p[0], 0) / oval.length, cy = oval.reduce((s, p) => s + p[1], 0) / oval.length;
-    // head region: the face oval widened 35 % (ears, hair at the sides) and raised 60 % above its centre (hair),
-    // not lowered (the neck belongs to the torso, as in AD-NeRF's parsing)
-    const region = fillPolygon(new Uint8Array(size * size), size, size, oval.map(([x, y]) => [cx + 1.35 * (x - cx), cy + (y < cy ? 1.6 : 1.02) * (y - cy)] as Point));
+    // head region: the face oval widened 35 % (ears, hair at the sides) and doubled above its centre (hair), not
+    // lowered (the neck belongs to the torso, as in AD-NeRF's parsing)
+    const region = fillPolygon(new Uint8Array(size * size), size, size, oval.map(([x, y]) => [cx + 1.35 * (x - cx), cy + (y < cy ? 2 : 1.02) * (y - cy)] as Point));
     const person = readImageFile(personPathOf(f)).data;
     const head = new Uint8Array(size * size);
     for (let p = 0; p < head.length; p++) head[p] = region[p] ? person[p * 3]! : 0;
@@ -318,7 +318,8 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
     tracks: { poses: solved.poses, landmarks: solved.landmarks, aus: solved.aus, boxes: solved.boxes },
     audio, background,
     frames: (f) => get(f).frame,
-    torso: (f) => compositeOver(background, get(f).m.head, get(f).frame),
+    // the head grown by ~1 % of the frame, so no rim of hair stays around the hole in the torso image
+    torso: (f) => compositeOver(background, dilate(get(f).m.head, size, Math.max(1, Math.round(size / 100)), 1), get(f).frame),
     masks: {
       head: (f) => maskImage(get(f).m.head, size, size),
       face: (f) => maskImage(get(f).m.face, size, size),
@@ -407,12 +408,12 @@ export function pushPullFill(value: Float32Array, known: Uint8Array, width: numb
   return value;
 }
 
-/** Max filter of radius r over channel 0 of a grey image stored as RGB (as the person PNGs read back); one channel out. */
-function dilate(rgb: Uint8Array, size: number, r: number): Uint8Array {
+/** Max filter of radius r over channel 0 of a grey image with `stride` bytes per pixel (3: as the person PNGs read back). */
+function dilate(rgb: Uint8Array, size: number, r: number, stride = 3): Uint8Array {
   const rows = new Uint8Array(size * size), out = new Uint8Array(size * size);
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
     let m = 0;
-    for (let d = Math.max(0, x - r); d <= Math.min(size - 1, x + r); d++) m = Math.max(m, rgb[(y * size + d) * 3]!);
+    for (let d = Math.max(0, x - r); d <= Math.min(size - 1, x + r); d++) m = Math.max(m, rgb[(y * size + d) * stride]!);
     rows[y * size + x] = m;
   }
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
