@@ -3,7 +3,8 @@
  * views and 10 held-out views rendered by the float64 reference renderer. Proves the NeRF building blocks end to
  * end: rays, sampling, encodings, the field's MLPs, the fused render-and-loss kernel and Adam.
  *
- *   hash — the fast backbone: a 3-D multiresolution hash grid + small MLPs (instant-ngp / RAD-NeRF style)
+ *   hash — the fast backbone: a 3-D multiresolution hash grid + small MLPs (instant-ngp / RAD-NeRF style), sampled
+ *          by marching through an occupancy grid (samples only where the field has density, packed; `sampler`)
  *   mlp  — the faithful backbone: γ(x) + ReLU MLP with a skip + view branch (NeRF / AD-NeRF / DFRF style),
  *          coarse + fine fields with importance sampling; `mlp-faithful` is NeRF-AD's 8×256 size (slow on a CPU)
  *
@@ -35,6 +36,9 @@ export default nd.defineExperiment({
     raysPerStep: 1024,
     coarseSamples: 64,
     fineSamples: 0,
+    /** 'stratified' (coarseSamples per ray) or 'occupancy' (instant-ngp marching; hash backbone). */
+    sampler: 'occupancy',
+    occupancy: { resolution: 64, stepsPerDiagonal: 128, maxSamples: 128, updateEvery: 16, warmupSteps: 256 },
     lr: 1e-2,
     seed: 1,
     /** Held-out PSNR is measured every this many seconds of training. */
@@ -45,13 +49,15 @@ export default nd.defineExperiment({
   },
   variants: {
     hash: { backbone: 'hash' },
-    mlp: { backbone: 'mlp', lr: 5e-4, raysPerStep: 512, coarseSamples: 64, fineSamples: 64 },
-    'mlp-faithful': { backbone: 'mlp', lr: 5e-4, raysPerStep: 512, coarseSamples: 64, fineSamples: 128, mlp: { depth: 8, width: 256, skip: 4 } },
+    'hash-stratified': { backbone: 'hash', sampler: 'stratified' },
+    mlp: { backbone: 'mlp', sampler: 'stratified', lr: 5e-4, raysPerStep: 512, coarseSamples: 64, fineSamples: 64 },
+    'mlp-faithful': { backbone: 'mlp', sampler: 'stratified', lr: 5e-4, raysPerStep: 512, coarseSamples: 64, fineSamples: 128, mlp: { depth: 8, width: 256, skip: 4 } },
     quick: { minutes: 0.5, size: 32, trainViews: 12, testViews: 2, groundTruthSamples: 192, raysPerStep: 256, coarseSamples: 32, evalEverySeconds: 1000 },
   },
   plots: [
     { name: 'loss', title: 'training loss (MSE, coarse + fine)', series: ['loss'], logY: true },
     { name: 'psnr', title: 'held-out PSNR', series: ['heldout_psnr'], yLabel: 'PSNR (dB)' },
+    { name: 'samples', title: 'marched samples per ray (occupancy sampler)', series: ['samples_per_ray'] },
   ],
   async run(ctx) {
     const c = ctx.config;
@@ -87,9 +93,11 @@ export default nd.defineExperiment({
       activation: c.backbone === 'hash' ? 'exp' : 'relu',
       background: [1, 1, 1],
       seed: c.seed,
+      sampler: c.sampler === 'occupancy' && c.backbone === 'hash' ? 'occupancy' : 'stratified',
+      occupancy: { ...c.occupancy, bound: BOUND },
     });
     const parameterCount = params.reduce((n, p) => n + p.size, 0);
-    ctx.log(`${coarse}${fine ? ' (coarse + fine)' : ''}: ${parameterCount} parameters; ${c.raysPerStep} rays × ${c.coarseSamples}${hierarchical ? `+${c.fineSamples}` : ''} samples per step`);
+    ctx.log(`${coarse}${fine ? ' (coarse + fine)' : ''}: ${parameterCount} parameters; ${c.raysPerStep} rays × ${fitter.occupancy ? 'occupancy-marched' : c.coarseSamples}${hierarchical ? `+${c.fineSamples}` : ''} samples per step`);
 
     const evaluate = async (): Promise<{ psnr: number; renderMs: number; images: Float32Array[] }> => {
       const images: Float32Array[] = [];
@@ -113,8 +121,10 @@ export default nd.defineExperiment({
       if (step % c.logEvery === 0 || step === 1) {
         const value = await loss.item();
         if (!Number.isFinite(value)) throw new Error(`fit-scene: the loss is ${value} at step ${step}; lower --set lr=...`);
+        // The packed sample arrays follow the observed sample count (read here, where the loss is read anyway).
+        const samples = await fitter.adaptCapacity();
         trainMs += performance.now() - t0;
-        ctx.record(step, { loss: value });
+        ctx.record(step, { loss: value, ...(samples ? { samples_per_ray: samples.requested / c.raysPerStep } : {}) });
       } else {
         nd.flush();
         trainMs += performance.now() - t0;

@@ -48,7 +48,7 @@ describe('occupancy grid', () => {
       const cells = resolution ** 3;
       const rng = new nd.Rng(resolution);
       const initial = Float64Array.from({ length: cells }, () => Math.fround(3 * rng.uniform()));
-      const grid = new nd.OccupancyGrid({ resolution, bound, decay: 0.9, activation: 'exp' });
+      const grid = new nd.OccupancyGrid({ resolution, bound, decay: 0.9, activation: 'exp', densityScale: 0.3 });
       runtime().upload(grid.grid.view, Float32Array.from(initial));
       // Advance the rotating phase to the one under test.
       const seen: Float64Array[] = [];
@@ -66,7 +66,7 @@ describe('occupancy grid', () => {
           const points = await captured!.data();
           expectClose(points, occupancyCellPointsRef(resolution, bound, all ? 1 : 4, all ? 0 : phase, 11, true), 1e-6, 1e-6, 'cell points');
           captured!.dispose();
-          seen.push(occupancyUpdateRef(initial, raw, all ? 1 : 4, all ? 0 : phase, 0.9, 'exp'));
+          seen.push(occupancyUpdateRef(initial, raw, all ? 1 : 4, all ? 0 : phase, 0.9, 'exp', 0.3));
         } else {
           runtime().upload(grid.grid.view, Float32Array.from(initial));
           grid.update((points) => nd.full([points.shape[0]], -30), { seed: 1, all });

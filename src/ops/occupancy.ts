@@ -33,8 +33,13 @@ export interface OccupancyGridOptions {
   bound: number;
   /** EMA decay per update (torch-ngp: 0.95). */
   decay?: number;
-  /** Upper clip of the occupancy threshold min(mean density, threshold) (torch-ngp: 0.01). */
+  /** Upper clip of the occupancy threshold min(mean, threshold) (instant-ngp, torch-ngp: 0.01). */
   threshold?: number;
+  /**
+   * The grid stores scale · σ. instant-ngp stores the optical thickness of one minimal step (scale = dt: a cell is
+   * empty when a step through it would be < 1% opaque); torch-ngp stores σ (scale = 1, the default).
+   */
+  densityScale?: number;
   activation?: DensityActivation;
 }
 
@@ -49,7 +54,8 @@ export class OccupancyGrid {
   readonly decay: number;
   readonly threshold: number;
   readonly activation: DensityActivation;
-  /** [G³] f32 density per cell. */
+  readonly densityScale: number;
+  /** [G³] f32 density (× densityScale) per cell. */
   readonly grid: Tensor;
   /** [⌈G³/32⌉] u32, bit c = cell c occupied. */
   readonly bitfield: Tensor;
@@ -61,6 +67,7 @@ export class OccupancyGrid {
     this.decay = options.decay ?? 0.95;
     this.threshold = options.threshold ?? 0.01;
     this.activation = options.activation ?? 'exp';
+    this.densityScale = options.densityScale ?? 1;
     if (!Number.isInteger(this.resolution) || this.resolution < 1 || this.resolution > 1024) {
       throw new Error(`OccupancyGrid: resolution must be an integer in 1..1024, got ${this.resolution}`);
     }
@@ -94,7 +101,7 @@ export class OccupancyGrid {
       }, slots);
       const sigmaRaw = densityOf(points);
       if (sigmaRaw.size !== slots) throw new Error(`OccupancyGrid.update: densityOf gave ${shapeString(sigmaRaw.shape)} for ${slots} points`);
-      rt.dispatch(occupancyUpdate, { activation: this.activation }, [sigmaRaw.view, this.grid.view], { slots, stride, phase, decay: this.decay }, slots);
+      rt.dispatch(occupancyUpdate, { activation: this.activation }, [sigmaRaw.view, this.grid.view], { slots, stride, phase, decay: this.decay, scale: this.densityScale }, slots);
       points.dispose();
       sigmaRaw.dispose();
       this.pack();

@@ -37,12 +37,12 @@ export function occupancyCellPointsRef(resolution: number, bound: number, stride
   return points;
 }
 
-export function occupancyUpdateRef(grid: Float64Array, sigmaRaw: ArrayLike<number>, stride: number, phase: number, decay: number, activation: DensityActivation): Float64Array {
+export function occupancyUpdateRef(grid: Float64Array, sigmaRaw: ArrayLike<number>, stride: number, phase: number, decay: number, activation: DensityActivation, scale = 1): Float64Array {
   const next = Float64Array.from(grid);
   const slots = updateSlots(grid.length, stride, phase);
   for (let k = 0; k < slots; k++) {
     const c = phase + k * stride;
-    next[c] = Math.max(grid[c] * decay, densityRef(sigmaRaw[k], activation));
+    next[c] = Math.max(grid[c] * decay, scale * densityRef(sigmaRaw[k], activation));
   }
   return next;
 }

@@ -10,8 +10,10 @@
  * An update touches the cells c = phase + k·stride (k < slots): stride 1 updates every cell (torch-ngp's warm-up);
  * stride 4 with a rotating phase updates a quarter per call, so each cell is refreshed every 4 updates.
  *   occupancy_cell_points — thread per slot k: a point in cell c, jittered uniformly (or its centre) → points [slots, 3]
- *   occupancy_update      — thread per slot k: grid[c] = max(grid[c] · decay, σ(σ_raw[k])) (the field's density
- *                           at that point, activated as the renderer does)
+ *   occupancy_update      — thread per slot k: grid[c] = max(grid[c] · decay, scale · σ(σ_raw[k])) (the field's
+ *                           density at that point, activated as the renderer does; instant-ngp stores the optical
+ *                           thickness σ·dt of one minimal step, scale = dt, so the 0.01 threshold means "α < 1%";
+ *                           torch-ngp stores σ, scale = 1)
  *   occupancy_pack        — thread per 32-cell word w: bit b of bitfield[w] = grid[32w + b] > min(mean, threshold)
  *                           with mean = mean_density[0], the grid's mean computed on the GPU (torch-ngp clips the
  *                           threshold at `density_thresh` = 0.01 from above, so a mostly-dense grid stays usable)
@@ -78,11 +80,12 @@ export const occupancyUpdate = defineKernel<{ activation: DensityActivation }>({
     { name: 'stride', type: 'u32' },
     { name: 'phase', type: 'u32' },
     { name: 'decay', type: 'f32' },
+    { name: 'scale', type: 'f32' },
   ],
   workgroupSize: WORKGROUP,
   wgsl: ({ activation }) => /* wgsl */ `
-// occupancy_update(σ: ${activation}): grid[c] = max(grid[c] · decay, σ(σ_raw[k])), c = phase + k·stride
-struct Params { slots: u32, stride: u32, phase: u32, decay: f32 }
+// occupancy_update(σ: ${activation}): grid[c] = max(grid[c] · decay, scale · σ(σ_raw[k])), c = phase + k·stride
+struct Params { slots: u32, stride: u32, phase: u32, decay: f32, scale: f32 }
 @group(0) @binding(0) var<storage, read> sigma_raw: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grid: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -94,7 +97,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let k = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (k >= p.slots) { return; }
   let c = p.phase + k * p.stride;
-  grid[c] = max(grid[c] * p.decay, density(sigma_raw[k]));
+  grid[c] = max(grid[c] * p.decay, p.scale * density(sigma_raw[k]));
 }
 `,
 });

@@ -139,6 +139,12 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
     return `HashField(${g.levels}×${g.features} levels, 2^${g.log2TableSize}, res ${g.baseResolution}…${g.maxResolution ?? ''})`;
   }
 
+  /** Raw density alone [P] (the occupancy grid's queries: no colour branch). */
+  densityRaw(points: Tensor): Tensor {
+    const h = this.density.forward(hashGrid(affine(points, 0.5 / this.bound, 0.5), this.table, this.gridConfig));
+    return reshape(narrow(h, 1, 0, 1), [-1]);
+  }
+
   forward(points: Tensor, dirs: Tensor): FieldOutput {
     // [−bound, bound]³ → [0, 1]³ (the grid clamps anything outside).
     const unit = affine(points, 0.5 / this.bound, 0.5);

@@ -1,7 +1,7 @@
 /**
- * Fitting a radiance field to posed images: ray batches, stratified (+ importance) sampling, the field, the fused
- * render-and-loss kernel, Adam — one queued training step with no readback — and evaluation (PSNR) by rendering
- * whole views in chunks.
+ * Fitting a radiance field to posed images: ray batches, stratified (+ importance) sampling or occupancy-guided
+ * marching with packed samples, the field, the fused render-and-loss kernel, Adam — one queued training step with
+ * no readback — and evaluation (PSNR) by rendering whole views in chunks.
  */
 import { Tensor } from '../../tensor/tensor.ts';
 import { tensor, full } from '../../tensor/create.ts';
@@ -14,6 +14,7 @@ import { expand, reshape } from '../../ops/shape.ts';
 import { indexSelect, narrow } from '../../ops/indexing.ts';
 import { generateRays, importanceSamples, sampleWeights, stratifiedSamples, type Rays } from '../../ops/nerf.ts';
 import { volumeRender, volumeRenderLoss } from '../../ops/render.ts';
+import { OccupancyGrid, disposeMarch, marchRays, volumeRenderRagged, volumeRenderRaggedLoss, type MarchResult } from '../../ops/occupancy.ts';
 import type { DensityActivation } from '../../kernels/render/composite.ref.ts';
 import type { Module } from '../module.ts';
 import type { FieldOutput } from './field.ts';
@@ -32,7 +33,44 @@ export interface FitOptions {
   /** Background colour composited by the last sample (the scene's). */
   background: [number, number, number];
   seed: number;
+  /**
+   * 'stratified' (default): `coarseSamples` per ray between near and far (+ importance samples for the fine field).
+   * 'occupancy': instant-ngp style marching through an occupancy grid of the (coarse) field's density, samples
+   * only in occupied cells, packed; the grid is updated every `occupancy.updateEvery` steps.
+   */
+  sampler?: 'stratified' | 'occupancy';
+  occupancy?: Partial<OccupancySamplerOptions>;
 }
+
+export interface OccupancySamplerOptions {
+  /** Scene box half-size: the grid covers [−bound, bound]³. */
+  bound: number;
+  resolution: number;
+  /** Lattice step dt = 2√3·bound / stepsPerDiagonal (instant-ngp: 1024 for its largest scenes). */
+  stepsPerDiagonal: number;
+  maxSamples: number;
+  updateEvery: number;
+  /** Steps during which every update touches every cell (torch-ngp: 256). */
+  warmupSteps: number;
+  decay: number;
+  threshold: number;
+  /** Samples per ray the packed arrays start with (capacity = rays × this); `adaptCapacity` then tracks usage. */
+  initialSamplesPerRay: number;
+  /** Early termination of compositing (transmittance below this). */
+  transmittanceThreshold: number;
+}
+
+const OCCUPANCY_DEFAULTS: Omit<OccupancySamplerOptions, 'bound'> = {
+  resolution: 64,
+  stepsPerDiagonal: 128,
+  maxSamples: 128,
+  updateEvery: 16,
+  warmupSteps: 256,
+  decay: 0.95,
+  threshold: 0.01,
+  initialSamplesPerRay: 64,
+  transmittanceThreshold: 1e-4,
+};
 
 /** Posed views with their images, uploaded once. */
 export class PosedImages {
@@ -80,6 +118,10 @@ export function samplePoints(rays: Rays, z: Tensor): { points: Tensor; dirs: Ten
 export class NerfFitter {
   private readonly rng: Rng;
   private readonly background: Tensor;
+  /** The occupancy sampler's state (null for stratified sampling). */
+  readonly occupancy: { grid: OccupancyGrid; options: OccupancySamplerOptions; dt: number; capacity: number } | null = null;
+  /** The last training march's requested sample count [1] u32 (kept for `adaptCapacity`). */
+  private lastRequested: Tensor | null = null;
 
   constructor(
     readonly coarse: RadianceField,
@@ -90,6 +132,70 @@ export class NerfFitter {
     if (options.fineSamples > 0 && !fine) throw new Error('NerfFitter: fineSamples > 0 needs a fine field');
     this.rng = new Rng(options.seed);
     this.background = keep(tensor(options.background, [1, 3]));
+    if ((options.sampler ?? 'stratified') === 'occupancy') {
+      if (fine || options.fineSamples > 0) throw new Error('NerfFitter: the occupancy sampler renders one field (no fine field, fineSamples 0)');
+      if (!(options.occupancy?.bound && options.occupancy.bound > 0)) throw new Error('NerfFitter: the occupancy sampler needs occupancy.bound (the scene box half-size)');
+      const o: OccupancySamplerOptions = { ...OCCUPANCY_DEFAULTS, ...options.occupancy } as OccupancySamplerOptions;
+      const dt = (2 * Math.sqrt(3) * o.bound) / o.stepsPerDiagonal;
+      // The grid holds σ·dt (instant-ngp): empty means one step through the cell is under 1% opaque.
+      const grid = new OccupancyGrid({ resolution: o.resolution, bound: o.bound, decay: o.decay, threshold: o.threshold, activation: options.activation, densityScale: dt });
+      this.occupancy = { grid, options: o, dt, capacity: options.raysPerStep * o.initialSamplesPerRay };
+    }
+  }
+
+  /** Raw density of the (coarse) field at points [P, 3]: its `densityRaw` when it has one, else its forward's. */
+  private densityAt(points: Tensor): Tensor {
+    const field = this.coarse as RadianceField & { densityRaw?: (points: Tensor) => Tensor };
+    if (typeof field.densityRaw === 'function') return field.densityRaw(points);
+    const dirs = expand(this.unitDirection(), [points.shape[0], 3]);
+    return this.coarse.forward(points, dirs).sigmaRaw;
+  }
+
+  private unitDir: Tensor | null = null;
+  private unitDirection(): Tensor {
+    return (this.unitDir ??= keep(tensor([0, 0, 1], [1, 3])));
+  }
+
+  /** Queues the occupancy grid's EMA update when this step is due one. */
+  private updateOccupancy(step: number): void {
+    const occ = this.occupancy!;
+    if ((step - 1) % occ.options.updateEvery !== 0) return;
+    occ.grid.update((points) => this.densityAt(points), { seed: step, all: step <= occ.options.warmupSteps });
+  }
+
+  private march(rays: Rays, R: number, capacity: number, jitter: boolean, seed: number): MarchResult {
+    const o = this.options;
+    const occ = this.occupancy!;
+    return marchRays(rays, full([R], o.near), full([R], o.far), occ.grid, { dt: occ.dt, maxSamples: occ.options.maxSamples, capacity, jitter, seed });
+  }
+
+  /**
+   * Sizes the packed sample arrays from the last training step's sample count (one small readback: call it where
+   * you read anyway, e.g. when logging the loss). Capacity = 1.2 × the count, in steps of 1024, at least 4 per ray.
+   * Returns the count and the capacity.
+   */
+  async adaptCapacity(): Promise<{ requested: number; capacity: number } | null> {
+    const occ = this.occupancy;
+    if (!occ || !this.lastRequested) return null;
+    const [requested] = await this.lastRequested.data();
+    const R = this.options.raysPerStep;
+    const wanted = Math.ceil((requested * 1.2) / 1024) * 1024;
+    occ.capacity = Math.min(R * occ.options.maxSamples, Math.max(R * 4, wanted));
+    return { requested, capacity: occ.capacity };
+  }
+
+  private occupancyLoss(step: number, rays: Rays, target: Tensor, background: Tensor): Tensor {
+    const occ = this.occupancy!;
+    const o = this.options;
+    const R = o.raysPerStep;
+    this.updateOccupancy(step);
+    const m = this.march(rays, R, occ.capacity, true, step * 2 + 1);
+    this.lastRequested?.dispose();
+    this.lastRequested = keep(m.requested);
+    const out = this.coarse.forward(m.points, m.dirs);
+    const renderOptions = { activation: o.activation, transmittanceThreshold: occ.options.transmittanceThreshold };
+    const loss = mean(volumeRenderRaggedLoss(reshape(out.sigmaRaw, [-1]), out.rgbRaw, m.runs, m.z, m.delta, background, target, renderOptions));
+    return loss;
   }
 
   private fieldOutput(field: RadianceField, rays: Rays, z: Tensor): { sigmaRaw: Tensor; rgbRaw: Tensor } {
@@ -118,6 +224,7 @@ export class NerfFitter {
     const rays = generateRays(tensor(pixel, [R], 'u32'), tensor(frame, [R], 'u32'), this.data.c2w, width, views[0].intrinsics);
     const target = indexSelect(this.data.pixels, 0, tensor(flat, [R], 'i32'));
     const background = expand(this.background, [R, 3]);
+    if (this.occupancy) return this.occupancyLoss(step, rays, target, background);
     const near = full([R], o.near);
     const far = full([R], o.far);
     const zCoarse = stratifiedSamples(near, far, o.coarseSamples, { seed: step * 2 + 1, perturb: true });
@@ -150,6 +257,11 @@ export class NerfFitter {
     const o = this.options;
     const image = new Float32Array(width * height * 3);
     const c2w = tensor(view.c2w, [1, 3, 4]);
+    if (this.occupancy) {
+      await this.renderViewOccupancy(view, c2w, image, chunk);
+      c2w.dispose();
+      return image;
+    }
     const pending: Promise<void>[] = [];
     for (let start = 0; start < width * height; start += chunk) {
       const R = Math.min(chunk, width * height - start);
@@ -181,8 +293,51 @@ export class NerfFitter {
     return image;
   }
 
+  /**
+   * Occupancy rendering: march each chunk at its worst-case capacity (rays × maxSamples), read the sample count
+   * back (rendering reads its pixels back anyway), and run the field over exactly that many samples.
+   */
+  private async renderViewOccupancy(view: View, c2w: Tensor, image: Float32Array, chunk: number): Promise<void> {
+    const { width, height } = view;
+    const occ = this.occupancy!;
+    const o = this.options;
+    for (let start = 0; start < width * height; start += chunk) {
+      const R = Math.min(chunk, width * height - start);
+      const { rays, m } = scope(() =>
+        noGrad(() => {
+          const pixel = tensor(Uint32Array.from({ length: R }, (_, i) => start + i), [R], 'u32');
+          const rays = generateRays(pixel, tensor(new Uint32Array(R), [R], 'u32'), c2w, width, view.intrinsics);
+          const m = this.march(rays, R, R * occ.options.maxSamples, false, 0);
+          for (const t of [rays.origin, rays.direction, rays.dirNorm, m.runs, m.points, m.dirs, m.z, m.delta, m.count, m.requested]) keep(t);
+          return { rays, m };
+        }),
+      );
+      const [count] = await m.count.data();
+      const out = scope(() =>
+        noGrad(() => {
+          const background = expand(this.background, [R, 3]);
+          const n = Math.max(1, count);
+          // Only the first `count` samples are real: the field runs over those (one padding row when there are none).
+          const f = this.coarse.forward(narrow(m.points, 0, 0, n), narrow(m.dirs, 0, 0, n));
+          const rendered = volumeRenderRagged(reshape(f.sigmaRaw, [-1]), f.rgbRaw, m.runs, narrow(m.z, 0, 0, n), narrow(m.delta, 0, 0, n), background, {
+            activation: o.activation,
+            transmittanceThreshold: occ.options.transmittanceThreshold,
+          });
+          return narrow(rendered, 1, 0, 3);
+        }),
+      );
+      image.set(await out.data(), start * 3);
+      out.dispose();
+      disposeMarch(m);
+      for (const t of [rays.origin, rays.direction, rays.dirNorm]) t.dispose();
+    }
+  }
+
   dispose(): void {
     this.background.dispose();
+    this.occupancy?.grid.dispose();
+    this.lastRequested?.dispose();
+    this.unitDir?.dispose();
   }
 }
 
