@@ -135,6 +135,22 @@ describe.each(['generic', 'blocked', 'tiled'] as const)('matmul (%s kernel)', (k
   }
 });
 
+describe('matmul limits', () => {
+  it('names the grid limit instead of failing at submit when the rows need too many workgroups', () => {
+    nd.forceMatmulKernel('blocked');
+    try {
+      const rows = 12 * 65535 + 1; // 12 rows per workgroup → 65536 workgroups along y
+      const x = nd.zeros([rows, 1]);
+      const w = nd.zeros([1, 16]);
+      expect(() => nd.matmul(x, w)).toThrow(/matmul: \[786421, 1\] · \[1, 16\] needs a 1×65536×1 grid .* allows \d+ workgroups per dimension/);
+      x.dispose();
+      w.dispose();
+    } finally {
+      nd.forceMatmulKernel(null);
+    }
+  });
+});
+
 describe('shape ops', () => {
   it('reshape shares storage and routes gradients', async () => {
     await checkOp({

@@ -91,15 +91,25 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tenso
   const buffers = [a.view, b.view, (opts.bias ?? a).view, c.view];
   const hasBias = opts.bias !== undefined;
   const kind = matmulKernelKind();
+  const checkGrid = (grid: [number, number, number]): [number, number, number] => {
+    const limit = runtime().device.limits.maxComputeWorkgroupsPerDimension;
+    if (grid.some((g) => g > limit)) {
+      throw new Error(
+        `matmul: ${shapeString(a.shape)} · ${shapeString(b.shape)} needs a ${grid.join('×')} grid for the '${kind}' kernel; ` +
+          `the device allows ${limit} workgroups per dimension (split the batch or the rows)`,
+      );
+    }
+    return grid;
+  };
   if (kind === 'blocked') {
     // B as vec4s needs 16-byte aligned, contiguous rows (see matmul-blocked.ts); else four strided loads per group.
     const bVec4 = params.b_col === 1 && d.N % 4 === 0 && params.b_batch % 4 === 0;
     const consts = { activation, bias: hasBias, ...matmulBlockedShape(d.M, d.N), bVec4 };
-    runtime().dispatch(matmulBlockedKernel, consts, buffers, params, matmulBlockedGrid(d.M, d.N, d.batch, consts));
+    runtime().dispatch(matmulBlockedKernel, consts, buffers, params, checkGrid(matmulBlockedGrid(d.M, d.N, d.batch, consts)));
   } else if (kind === 'tiled') {
-    runtime().dispatch(matmulTiledKernel, { activation, bias: hasBias }, buffers, params, matmulTiledGrid(d.M, d.N, d.batch));
+    runtime().dispatch(matmulTiledKernel, { activation, bias: hasBias }, buffers, params, checkGrid(matmulTiledGrid(d.M, d.N, d.batch)));
   } else {
-    runtime().dispatch(matmulKernel, { activation, bias: hasBias }, buffers, params, matmulGrid(d.M, d.N, d.batch));
+    runtime().dispatch(matmulKernel, { activation, bias: hasBias }, buffers, params, checkGrid(matmulGrid(d.M, d.N, d.batch)));
   }
   return c;
 }
