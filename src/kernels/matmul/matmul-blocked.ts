@@ -2,10 +2,10 @@
  * Register-blocked batched matmul for CPU adapters (lavapipe/llvmpipe), same contract as `matmul.ts`:
  *   C[b, m, n] = act( Σ_k A[b, m, k] · B[b, k, n] + bias[n] )
  *
- * Why this shape: lavapipe runs 8 invocations as the lanes of one SIMD register. A load whose address is the same
- * in every invocation of the workgroup ("uniform") becomes one scalar load and a broadcast; any other load becomes
- * a per-lane gather, the expensive part. So the lanes split the columns of C and share their rows: every A load is
- * uniform and each gathered B vec4 feeds ROWS × 4 FMAs. There is no workgroup memory and no barrier (barriers are
+ * Why this shape: lavapipe runs 8 invocations as the lanes of one SIMD register, and a load whose address differs
+ * per lane is a gather, the expensive part; a load whose address is the same in every invocation of the workgroup
+ * ("uniform") can be issued once and broadcast. So the lanes split the columns of C and share its rows: every A
+ * load is uniform and each per-lane B vec4 feeds ROWS × 4 FMAs. There is no workgroup memory and no barrier (barriers are
  * slow on lavapipe: it suspends and resumes every invocation). Measured on lavapipe (GFLOP per CPU-second, see
  * `npm run bench`): 12 rows × 4 vec4 per thread was best (8×4: −15–25%, 16×4 equal, 24×4 or 12×6: −30%); the
  * accumulators spill, which still beats more loads. Loads go before FMAs in the K loop (interleaved: ~1.6× slower).
