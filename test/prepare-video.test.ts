@@ -174,6 +174,9 @@ describe.skipIf(!!skipReason)('nerfad prepare: clear errors for user mistakes', 
     const path = video('short.mp4', ['-i', FIXTURE, '-t', '1', '-c', 'copy']);
     await expectUserError(run(path), /short.mp4: is 1.0\d s long; need at least 2 s/);
   });
+  it('--seconds shorter than the minimum', async () => {
+    await expectUserError(run(FIXTURE, ['--seconds', '1.5']), /is 4.00 s long \(using 1.50 s\); need at least 2 s/);
+  });
   it('several faces', async () => {
     const path = video('two.mp4', ['-i', FIXTURE, '-filter_complex', '[0:v][0:v]hstack', '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);
     await expectUserError(run(path), /two.mp4: 2 faces in the first frame; the video must show one person/);

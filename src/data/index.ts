@@ -5,3 +5,4 @@
 export * from './format.ts';
 export * from './wav.ts';
 export * from './audio-features.ts';
+export { importAdnerf, ImportError, type ImportOptions, type ImportReport } from './import-adnerf.ts';
