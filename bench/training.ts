@@ -62,8 +62,8 @@ function makeMlp(batch: number, width = 64, lr = 1e-3): Mlp {
 
 export interface StepResult {
   batch: number;
-  /** The matmul kernel the step ran on. */
-  matmul: MatmulKernelKind;
+  /** The matmul kernel the step ran on ('auto: …' when chosen per call by the engine). */
+  matmul: string;
   msPerStep: number;
   dispatchesPerStep: number;
 }
@@ -73,7 +73,7 @@ const STEPS_PER_REP = 4;
 export async function benchMlpStep(batch: number, reps = 7, matmul: MatmulKernelKind | null = null): Promise<StepResult> {
   const rt = runtime();
   forceMatmulKernel(matmul);
-  const kind = matmulKernelKind();
+  const kind = matmul ?? `auto: ${matmulKernelKind()}, generic for N < 8`;
   const mlp = makeMlp(batch);
   const before = rt.stats.dispatches;
   mlp.step();
