@@ -8,7 +8,8 @@
  *    averaged, twice. Its frame: origin at the centroid, x from the right eye's outer corner (mesh 33) to the left
  *    eye's (263), y from the chin (152) up to the top of the forehead (10), made orthogonal to x, z = x × y (out of
  *    the face). Units: metres, taking the outer eye corners to be 0.09 m apart (a typical adult).
- * 3. Each frame: the similarity P ≈ s R S + t minimising the squared distances (Horn's closed form by quaternions).
+ * 3. Each frame: the similarity P ≈ s R S + t minimising the squared distances (Horn's closed form by quaternions),
+ *    over the points above the nose tip (forehead, brows, eyes, nose bridge and cheeks), which move with the skull.
  *    Mesh depth is relative, so the fit is weak-perspective: s is pixels per metre at the head's distance, giving
  *    the head centre at T = (t_x / s, t_y / s, −fx / s) in camera coordinates and x_cam = R x_head + T.
  * 4. Camera-to-world, with the head's frame as the world: [Rᵀ | −Rᵀ T] (as AD-NeRF's [Rᵀ | −Rᵀ t]).
@@ -150,10 +151,24 @@ export function headShape(frames: readonly Vec3[][]): Vec3[] {
 
 export interface HeadPose { R: Mat3; T: Vec3; rmsPixels: number }
 
-/** Per-frame head-to-camera pose (x_cam = R x_head + T, metres) by the weak-perspective fit of step 3. */
+/** Mesh vertex of the nose tip: the fit uses the points above it (the jaw and lips move as the person speaks). */
+const NOSE_TIP = 1;
+
+/** Indices of the shape's points that move rigidly with the skull: those higher than the nose tip. */
+export function rigidPoints(shape: readonly Vec3[]): number[] {
+  const noseY = shape[NOSE_TIP]![1];
+  return shape.flatMap((p, i) => (p[1] >= noseY ? [i] : []));
+}
+
+/**
+ * Per-frame head-to-camera pose (x_cam = R x_head + T, metres) by the weak-perspective fit of step 3, on the
+ * points above the nose tip only (`rigidPoints`): fitting the moving jaw too tilts the head as the mouth opens.
+ */
 export function fitHeadPoses(frames: readonly Vec3[][], shape: readonly Vec3[], focal: number): HeadPose[] {
-  return frames.map((points) => {
-    const sim = fitSimilarity(shape, points);
+  const rigid = rigidPoints(shape), model = rigid.map((i) => shape[i]!);
+  return frames.map((all) => {
+    const points = rigid.map((i) => all[i]!);
+    const sim = fitSimilarity(model, points);
     return { R: sim.R, T: [sim.t[0] / sim.s, sim.t[1] / sim.s, -focal / sim.s], rmsPixels: sim.rms };
   });
 }
