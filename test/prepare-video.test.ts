@@ -135,7 +135,7 @@ describe.skipIf(!!skipReason)('nerfad prepare on a real talking-face video', () 
   });
 
   it('refuses to resume with other options', async () => {
-    await expectUserError([FIXTURE, '--out', out, '--size', '256'], /holds an unfinished preparation of .* with other options/);
+    await expectUserError([FIXTURE, '--out', out, '--size', '256'], /holds a preparation of .* with other options/);
   });
 });
 
@@ -177,6 +177,12 @@ describe.skipIf(!!skipReason)('nerfad prepare: clear errors for user mistakes', 
   it('a face too small', async () => {
     const path = video('far.mp4', ['-i', FIXTURE, '-vf', 'scale=120:90,pad=640:480:260:200', '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);
     await expectUserError(run(path), /far.mp4: the face is \d+ px wide in the 640×480 video; need at least 64 px/);
+  }, 60_000);
+  it('a sideways face (wrong rotation)', async () => {
+    const path = video('sideways.mp4', ['-i', FIXTURE, '-vf', 'transpose=1', '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);
+    const out = join(root, 'out-sideways.mp4');
+    await expectUserError(run(path), /sideways.mp4: the face is sideways \(head roll -?\d+°\); is the video's rotation wrong\? Turn it upright first, e.g. ffmpeg .* -vf transpose=[12]/);
+    expect(existsSync(out)).toBe(false);                // nothing left behind to trip a re-run
   }, 60_000);
   it('frames with no face are listed', async () => {
     const path = video('blackout.mp4', ['-i', FIXTURE, '-t', '2.4', '-vf', "drawbox=enable='between(n,30,44)':color=black:t=fill", '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);

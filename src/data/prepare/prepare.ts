@@ -3,7 +3,7 @@
  *
  * Stages (each timed; seconds per frame are printed and kept in DIR/.prepare/timings.json):
  *   probe    ffprobe: a video stream, an audio stream, a constant frame rate, long enough (clear errors otherwise)
- *   crop     the first frame at full size: exactly one face, big enough; the square crop around it (below)
+ *   crop     the first frame at full size: exactly one face, upright, big enough; the square crop around it (below)
  *   extract  ffmpeg: frames at 25 fps, cropped and scaled to size×size PNGs; audio as 16 kHz mono WAV
  *   track    per frame: the 468-point face mesh (detect once, then track; src/data/prepare/track.ts) and the person
  *            probability of the selfie segmentation model; appended to DIR/.prepare/track.jsonl frame by frame
@@ -26,7 +26,7 @@
  * moves off the output centre when the crop does). A wrong fov scales the recovered head distance, not the
  * rotations, and NeRF training is tolerant of it (AD-NeRF fits a focal length but ER-NeRF mostly keeps it fixed).
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { Progress } from '../../cli/progress.ts';
@@ -133,6 +133,7 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
 
   // --- state (resume)
   const work = join(options.out, '.prepare');
+  const outExisted = existsSync(options.out);
   mkdirSync(work, { recursive: true });
   const stat = statSync(video);
   const fresh: State = { video, bytes: stat.size, mtimeMs: stat.mtimeMs, options: { size, seconds: options.seconds ?? null, fov } };
@@ -140,42 +141,62 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
   let state: State = fresh;
   if (existsSync(statePath)) {
     const old = JSON.parse(readFileSync(statePath, 'utf8')) as State;
-    if (old.video !== fresh.video || old.bytes !== fresh.bytes || old.mtimeMs !== fresh.mtimeMs || JSON.stringify(old.options) !== JSON.stringify(fresh.options)) {
-      throw new PrepareError(`${options.out}: holds an unfinished preparation of ${old.video} with other options (${JSON.stringify(old.options)}); use another --out, or delete ${work} to start over`);
+    if (old.video !== fresh.video || old.bytes !== fresh.bytes || old.mtimeMs !== fresh.mtimeMs) {
+      throw new PrepareError(`${options.out}: holds a preparation of ${old.video}${old.video === fresh.video ? ' as it was before the file changed' : ''}; use another --out, or delete ${work} to start over`);
+    }
+    if (JSON.stringify(old.options) !== JSON.stringify(fresh.options)) {
+      throw new PrepareError(`${options.out}: holds a preparation of ${old.video} with other options (${JSON.stringify(old.options)}); use another --out, or delete ${work} to start over`);
     }
     state = old;
     say(`resuming in ${options.out}`);
   }
   const saveState = () => { writeFileSync(statePath + '.tmp', JSON.stringify(state, null, 1)); renameSync(statePath + '.tmp', statePath); };
-  saveState();
+  const resumed = existsSync(statePath);
 
   const tracker = await timed('load models', 0, () => FaceTracker.create());
 
   // --- crop from the first frame
+  // state.json is first written once the crop is chosen: a video refused here leaves no half-made folder behind
   if (!state.crop) {
-    await timed('crop', 0, async () => {
-      const still = join(work, 'first-frame.png');
-      extractStill(video, 0, still);
-      const image = readImageFile(still);
-      // The detector squeezes its input to a square: pad wide (or tall) frames to one, right and bottom, so faces
-      // keep their shape and coordinates stay the same.
-      const side0 = Math.max(image.width, image.height);
-      const square = new Uint8Array(side0 * side0 * 3);
-      for (let y = 0; y < image.height; y++) square.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * side0 * 3);
-      const faces = await tracker.faces({ width: side0, height: side0, channels: 3, data: square }, 1);
-      if (faces.length === 0) throw new PrepareError(`${options.video}: no face found in the first frame; start the video on the speaker's face (trim with ffmpeg -ss SECONDS)`);
-      const big = significant(faces);
-      if (big.length > 1) throw new PrepareError(`${options.video}: ${big.length} faces in the first frame; the video must show one person (crop it to the speaker: ffmpeg -vf crop=W:H:X:Y)`);
-      const [bx, by, bw, bh] = faces[0]!.box;
-      if (bw < minFace) {
-        throw new PrepareError(`${options.video}: the face is ${bw.toFixed(0)} px wide in the ${image.width}×${image.height} video; need at least ${minFace} px (film closer, or use a higher resolution)`);
+    try {
+      await timed('crop', 0, async () => {
+        const still = join(work, 'first-frame.png');
+        extractStill(video, 0, still);
+        const image = readImageFile(still);
+        // The detector squeezes its input to a square: pad wide (or tall) frames to one, right and bottom, so faces
+        // keep their shape and coordinates stay the same.
+        const side0 = Math.max(image.width, image.height);
+        const square = new Uint8Array(side0 * side0 * 3);
+        for (let y = 0; y < image.height; y++) square.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * side0 * 3);
+        const faces = await tracker.faces({ width: side0, height: side0, channels: 3, data: square }, 1);
+        if (faces.length === 0) throw new PrepareError(`${options.video}: no face found in the first frame; start the video on the speaker's face (trim with ffmpeg -ss SECONDS)`);
+        const big = significant(faces);
+        if (big.length > 1) throw new PrepareError(`${options.video}: ${big.length} faces in the first frame; the video must show one person (crop it to the speaker: ffmpeg -vf crop=W:H:X:Y)`);
+        // Eye line from the subject's right eye's outer corner (mesh 33, image left) to the left one's (263).
+        const [rx, ry] = faces[0]!.mesh[33]!, [lx, ly] = faces[0]!.mesh[263]!;
+        const roll = (Math.atan2(ly - ry, lx - rx) * 180) / Math.PI;
+        if (Math.abs(roll) > 45) {
+          const upsideDown = Math.abs(roll) > 135, turn = upsideDown ? 'hflip,vflip' : `transpose=${roll > 0 ? 2 : 1}`;
+          throw new PrepareError(`${options.video}: the face is ${upsideDown ? 'upside down' : 'sideways'} (head roll ${roll.toFixed(0)}°); `
+            + `is the video's rotation wrong? Turn it upright first, e.g. ffmpeg -i ${options.video} -vf ${turn} -c:a copy upright.mp4`);
+        }
+        const [bx, by, bw, bh] = faces[0]!.box;
+        if (bw < minFace) {
+          throw new PrepareError(`${options.video}: the face is ${bw.toFixed(0)} px wide in the ${image.width}×${image.height} video; need at least ${minFace} px (film closer, or use a higher resolution)`);
+        }
+        const side = Math.floor(Math.min(image.width, image.height, 3 * bw));
+        const x = Math.round(Math.min(Math.max(0, bx + bw / 2 - side / 2), image.width - side));
+        const y = Math.round(Math.min(Math.max(0, by + bh / 2 - 0.4 * side), image.height - side));
+        state.crop = { x, y, side, sourceWidth: image.width, sourceHeight: image.height };
+        saveState();
+      });
+    } catch (error) {
+      if (!resumed) {
+        rmSync(work, { recursive: true, force: true });
+        if (!outExisted && readdirSync(options.out).length === 0) rmSync(options.out, { recursive: true, force: true });
       }
-      const side = Math.floor(Math.min(image.width, image.height, 3 * bw));
-      const x = Math.round(Math.min(Math.max(0, bx + bw / 2 - side / 2), image.width - side));
-      const y = Math.round(Math.min(Math.max(0, by + bh / 2 - 0.4 * side), image.height - side));
-      state.crop = { x, y, side, sourceWidth: image.width, sourceHeight: image.height };
-      saveState();
-    });
+      throw error;
+    }
   }
   const crop = state.crop!;
   const scale = size / crop.side;
