@@ -17,7 +17,7 @@ import * as nd from '../src/index.ts';
 import { Adam } from '../src/optim/index.ts';
 import { HashField, NerfMLP } from '../src/models/nerf/field.ts';
 import { NerfFitter, PosedImages, psnr, type RadianceField } from '../src/models/nerf/fit.ts';
-import { BOUND, FAR, NEAR, makeViews, renderGroundTruth, type View } from '../src/models/nerf/scene.ts';
+import { BOUND, FAR, NEAR, makeViews, renderGroundTruth, renderGroundTruthAlpha, type View } from '../src/models/nerf/scene.ts';
 
 export default nd.defineExperiment({
   name: 'fit-scene',
@@ -38,7 +38,9 @@ export default nd.defineExperiment({
     fineSamples: 0,
     /** 'stratified' (coarseSamples per ray) or 'occupancy' (instant-ngp marching; hash backbone). */
     sampler: 'occupancy',
-    occupancy: { resolution: 64, stepsPerDiagonal: 128, maxSamples: 128, updateEvery: 16, warmupSteps: 256 },
+    occupancy: { resolution: 64, stepsPerDiagonal: 128, maxSamples: 128, updateEvery: 16, warmupSteps: 256, decay: 0.8 },
+    /** Train over random background colours (targets recomposited from ground-truth alpha), as instant-ngp. */
+    randomBackground: true,
     lr: 1e-2,
     seed: 1,
     /** Held-out PSNR is measured every this many seconds of training. */
@@ -65,6 +67,7 @@ export default nd.defineExperiment({
     const test = makeViews(c.testViews, c.size, c.seed + 1000);
     const started = performance.now();
     const trainImages = groundTruth(train, c.groundTruthSamples, `train-${c.seed}`, ctx.log);
+    const trainAlpha = c.randomBackground ? groundTruth(train, c.groundTruthSamples, `train-alpha-${c.seed}`, ctx.log, renderGroundTruthAlpha, 1) : undefined;
     const testImages = groundTruth(test, c.groundTruthSamples, `test-${c.seed + 1000}`, ctx.log);
     ctx.log(`ground truth: ${train.length} + ${test.length} views at ${c.size}² in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
@@ -83,7 +86,7 @@ export default nd.defineExperiment({
     const fine = hierarchical ? makeField() : null;
     const params = [...coarse.parameters(), ...(fine?.parameters() ?? [])];
     const optimizer = new Adam(params, { lr: c.lr, betas: [0.9, 0.99], eps: 1e-15 });
-    const data = new PosedImages(train, trainImages);
+    const data = new PosedImages(train, trainImages, trainAlpha);
     const fitter = new NerfFitter(coarse, fine, data, {
       raysPerStep: c.raysPerStep,
       coarseSamples: c.coarseSamples,
@@ -95,6 +98,7 @@ export default nd.defineExperiment({
       seed: c.seed,
       sampler: c.sampler === 'occupancy' && c.backbone === 'hash' ? 'occupancy' : 'stratified',
       occupancy: { ...c.occupancy, bound: BOUND },
+      randomBackground: c.randomBackground,
     });
     const parameterCount = params.reduce((n, p) => n + p.size, 0);
     ctx.log(`${coarse}${fine ? ' (coarse + fine)' : ''}: ${parameterCount} parameters; ${c.raysPerStep} rays × ${fitter.occupancy ? 'occupancy-marched' : c.coarseSamples}${hierarchical ? `+${c.fineSamples}` : ''} samples per step`);
@@ -175,11 +179,18 @@ export default nd.defineExperiment({
 });
 
 /** Ground-truth images, cached under .cache/ (they take about a second per 64² view to render in float64). */
-function groundTruth(views: View[], samples: number, key: string, log: (m: string) => void): Float64Array[] {
+function groundTruth(
+  views: View[],
+  samples: number,
+  key: string,
+  log: (m: string) => void,
+  render: (view: View, samples: number) => Float64Array = renderGroundTruth,
+  channels = 3,
+): Float64Array[] {
   const size = views[0].width;
   const dir = join(process.cwd(), '.cache', 'fit-scene');
   const file = join(dir, `${key}-${views.length}x${size}-${samples}.f64`);
-  const pixels = size * size * 3;
+  const pixels = size * size * channels;
   if (existsSync(file)) {
     const bytes = readFileSync(file);
     if (bytes.byteLength === views.length * pixels * 8) {
@@ -188,7 +199,7 @@ function groundTruth(views: View[], samples: number, key: string, log: (m: strin
     }
   }
   log(`rendering ${views.length} ground-truth views (cached in ${file})`);
-  const images = views.map((v) => renderGroundTruth(v, samples));
+  const images = views.map((v) => render(v, samples));
   mkdirSync(dir, { recursive: true });
   const all = new Float64Array(views.length * pixels);
   images.forEach((img, k) => all.set(img, k * pixels));

@@ -8,7 +8,7 @@ import { tensor, full } from '../../tensor/create.ts';
 import { Rng } from '../../tensor/random.ts';
 import { keep, scope } from '../../tensor/scope.ts';
 import { backward, noGrad } from '../../autograd/tape.ts';
-import { add, div, mul } from '../../ops/elementwise.ts';
+import { add, affine, div, mul, sub } from '../../ops/elementwise.ts';
 import { mean } from '../../ops/reduce.ts';
 import { expand, reshape } from '../../ops/shape.ts';
 import { indexSelect, narrow } from '../../ops/indexing.ts';
@@ -33,6 +33,12 @@ export interface FitOptions {
   /** Background colour composited by the last sample (the scene's). */
   background: [number, number, number];
   seed: number;
+  /**
+   * Composite each training ray over a random background colour, with the target recomposited to match from the
+   * data's alpha (instant-ngp): empty space can then no longer hide behind a white background, so its density goes
+   * to zero and the occupancy grid prunes it. Needs `PosedImages` with alpha.
+   */
+  randomBackground?: boolean;
   /**
    * 'stratified' (default): `coarseSamples` per ray between near and far (+ importance samples for the fine field).
    * 'occupancy': instant-ngp style marching through an occupancy grid of the (coarse) field's density, samples
@@ -79,8 +85,10 @@ export class PosedImages {
   readonly pixels: Tensor;
   readonly width: number;
   readonly height: number;
+  /** [views · height · width, 1] opacity (when given): pixels = premultiplied colour + (1 − alpha) · white. */
+  readonly alpha: Tensor | null;
 
-  constructor(readonly views: View[], images: Float64Array[]) {
+  constructor(readonly views: View[], images: Float64Array[], alpha?: Float64Array[]) {
     const { width, height } = views[0];
     for (const v of views) {
       if (v.width !== width || v.height !== height) throw new Error('PosedImages: all views must share one size');
@@ -96,11 +104,16 @@ export class PosedImages {
     const all = new Float32Array(views.length * width * height * 3);
     images.forEach((img, i) => all.set(img, i * width * height * 3));
     this.pixels = keep(tensor(all, [views.length * width * height, 3]));
+    if (alpha && alpha.length !== views.length) throw new Error(`PosedImages: ${alpha.length} alpha images for ${views.length} views`);
+    const alphas = new Float32Array(views.length * width * height);
+    alpha?.forEach((a, i) => alphas.set(a, i * width * height));
+    this.alpha = alpha ? keep(tensor(alphas, [views.length * width * height, 1])) : null;
   }
 
   dispose(): void {
     this.c2w.dispose();
     this.pixels.dispose();
+    this.alpha?.dispose();
   }
 }
 
@@ -222,8 +235,19 @@ export class NerfFitter {
       flat[r] = frame[r] * width * height + pixel[r];
     }
     const rays = generateRays(tensor(pixel, [R], 'u32'), tensor(frame, [R], 'u32'), this.data.c2w, width, views[0].intrinsics);
-    const target = indexSelect(this.data.pixels, 0, tensor(flat, [R], 'i32'));
-    const background = expand(this.background, [R, 3]);
+    const index = tensor(flat, [R], 'i32');
+    let target = indexSelect(this.data.pixels, 0, index);
+    let background = expand(this.background, [R, 3]);
+    if (o.randomBackground) {
+      if (!this.data.alpha) throw new Error('NerfFitter: randomBackground needs PosedImages with alpha');
+      // target = premultiplied + (1 − α)·b = pixels + (1 − α)(b − white), the images being composited over white.
+      const random = new Float32Array(R * 3);
+      for (let i = 0; i < random.length; i++) random[i] = this.rng.uniform();
+      const b = tensor(random, [R, 3]);
+      const transparency = affine(indexSelect(this.data.alpha, 0, index), -1, 1);
+      target = add(target, mul(transparency, sub(b, background)));
+      background = b;
+    }
     if (this.occupancy) return this.occupancyLoss(step, rays, target, background);
     const near = full([R], o.near);
     const far = full([R], o.far);

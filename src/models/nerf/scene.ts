@@ -174,3 +174,27 @@ export function renderGroundTruth(view: View, samples = 512): Float64Array {
   }
   return image;
 }
+
+/**
+ * Ground-truth opacity [height·width] of each pixel: 1 − exp(−Σ σ_i δ_i) over the same samples as
+ * `renderGroundTruth` (without its background sample), so image = premultiplied colour + (1 − alpha) · white.
+ * Lets training composite over random backgrounds (instant-ngp), which pins empty space to zero density.
+ */
+export function renderGroundTruthAlpha(view: View, samples = 512): Float64Array {
+  const { width, height } = view;
+  const pixels = Array.from({ length: width * height }, (_, i) => i);
+  const rays = generateRaysReference(pixels, new Array(pixels.length).fill(0), view.c2w, width, view.intrinsics);
+  const alpha = new Float64Array(width * height);
+  const dz = (FAR - NEAR) / samples;
+  for (let r = 0; r < pixels.length; r++) {
+    let opticalDepth = 0;
+    for (let i = 0; i < samples - 1; i++) {
+      const t = NEAR + dz * (i + 0.5);
+      const p: Vec3 = [0, 1, 2].map((c) => rays.origin[r * 3 + c] + t * rays.direction[r * 3 + c]) as Vec3;
+      const sigma = length(p) > BOUND ? 0 : sceneField(p).sigma;
+      opticalDepth += (sigma + 1e-6) * dz * rays.dirNorm[r];
+    }
+    alpha[r] = 1 - Math.exp(-opticalDepth);
+  }
+  return alpha;
+}
