@@ -165,10 +165,20 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
         const image = readImageFile(still);
         // The detector squeezes its input to a square: pad wide (or tall) frames to one, right and bottom, so faces
         // keep their shape and coordinates stay the same.
-        const side0 = Math.max(image.width, image.height);
+        // Large frames (4K) are shrunk by an integer factor k (box filter) to at most 1280 px for the detector.
+        const k = Math.max(1, Math.ceil(Math.max(image.width, image.height) / 1280));
+        const side0 = Math.ceil(Math.max(image.width, image.height) / k);
         const square = new Uint8Array(side0 * side0 * 3);
-        for (let y = 0; y < image.height; y++) square.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * side0 * 3);
-        const faces = await tracker.faces({ width: side0, height: side0, channels: 3, data: square }, 1);
+        for (let y = 0; y < Math.floor(image.height / k); y++) for (let x = 0; x < Math.floor(image.width / k); x++) {
+          for (let c = 0; c < 3; c++) {
+            let sum = 0;
+            for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) sum += image.data[((y * k + dy) * image.width + x * k + dx) * 3 + c]!;
+            square[(y * side0 + x) * 3 + c] = Math.round(sum / (k * k));
+          }
+        }
+        const faces = (await tracker.faces({ width: side0, height: side0, channels: 3, data: square }, 1)).map((face) => ({
+          ...face, box: face.box.map((v) => v * k) as typeof face.box, mesh: face.mesh.map((p) => p.map((v) => v * k) as typeof p),
+        }));
         if (faces.length === 0) throw new PrepareError(`${options.video}: no face found in the first frame; start the video on the speaker's face (trim with ffmpeg -ss SECONDS)`);
         const big = significant(faces);
         if (big.length > 1) throw new PrepareError(`${options.video}: ${big.length} faces in the first frame; the video must show one person (crop it to the speaker: ffmpeg -vf crop=W:H:X:Y)`);
