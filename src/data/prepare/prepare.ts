@@ -297,7 +297,7 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
     const poses = new Float32Array(n * 16);
     smoothed.forEach((p, f) => poses.set(cameraToWorld(p), f * 16));
     const rms = raw.map((p) => p.rmsPixels).sort((a, b) => a - b);
-    note(`rigid head fit: median residual ${rms[rms.length >> 1]!.toFixed(2)} px over the 468 mesh points (expression and tracking noise)`);
+    note(`rigid head fit: median residual ${rms[rms.length >> 1]!.toFixed(2)} px over the mesh points above the nose tip (tracking noise and expression)`);
     const faceBox = (f: number): Box => {
       const oval = FACE_OVAL.map((v) => meshes[f]![v]!);
       const xs = oval.map((p) => p[0]!), ys = oval.map((p) => p[1]!);
@@ -322,7 +322,7 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
     const lip = fillPolygon(new Uint8Array(size * size), size, size, lipRing);
     return { head, face, lip, person };
   };
-  const background = await timed('plate', n, () => backgroundPlate(n, size, framePathOf, (f) => readImageFile(personPathOf(f)).data, notes));
+  const background = await timed('plate', n, () => backgroundPlate(n, size, framePathOf, (f) => readImageFile(personPathOf(f)).data, note));
 
   // --- audio
   const wav = decodeWav(readFileSync(join(work, 'audio.wav')), 'audio.wav');
@@ -359,7 +359,8 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
   }));
   await timed('validate', n, () => loadClip(options.out));
   const secondsPerFrame = perFrame(times);
-  writeFileSync(join(work, 'timings.json'), JSON.stringify({ frames: n, secondsPerFrame }, null, 1) + '\n');
+  const seconds = Object.fromEntries(Object.entries(times).map(([k, t]) => [k, t.seconds]));
+  writeFileSync(join(work, 'timings.json'), JSON.stringify({ frames: n, secondsPerFrame, seconds }, null, 1) + '\n');
   say(`${n} frames (${(n / FPS).toFixed(2)} s) in ${options.out}; seconds per frame: ${Object.entries(secondsPerFrame).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
   return { frameCount: n, secondsPerFrame, notes, completed: true };
 }
@@ -379,7 +380,7 @@ function grayToRgba(gray: Uint8Array): Buffer {
  * where the person probability is below 25 % (a pixel the person never leaves has no sample); holes are filled by
  * push-pull interpolation (pushPullFill), which is smooth but has no texture.
  */
-export function backgroundPlate(n: number, size: number, framePath: (f: number) => string, person: (f: number) => Uint8Array, notes: string[]): Image8 {
+export function backgroundPlate(n: number, size: number, framePath: (f: number) => string, person: (f: number) => Uint8Array, note: (line: string) => void = () => {}): Image8 {
   const picks = Array.from(new Set(Array.from({ length: Math.min(50, n) }, (_, k) => Math.floor(((k + 0.5) * n) / Math.min(50, n)))));
   // the person map grown by ~1 % of the frame (max filter), so hair edges the model half-misses stay out of the plate
   const samples = picks.map((f) => ({ rgb: readImageFile(framePath(f)).data, p: dilate(person(f), size, Math.max(1, Math.round(size / 100))) }));
@@ -398,7 +399,7 @@ export function backgroundPlate(n: number, size: number, framePath: (f: number) 
   }
   if (holes === size * size) throw new PrepareError('the person covers the whole frame in every frame: no background to learn; film with some background around the head');
   if (holes) {
-    notes.push(`background plate: ${(100 * holes / (size * size)).toFixed(1)} % of the pixels are always behind the person, filled smoothly from around them`);
+    note(`background plate: ${(100 * holes / (size * size)).toFixed(1)} % of the pixels are always behind the person, filled smoothly from around them`);
     const value = pushPullFill(Float32Array.from(data), known, size, size);
     for (let i = 0; i < data.length; i++) data[i] = Math.round(value[i]!);
   }
