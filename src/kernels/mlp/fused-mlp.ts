@@ -1,0 +1,457 @@
+/**
+ * Fully fused small MLP (every width ≤ 64): y = act_out(W_{L−1} · relu(… relu(W_0 · x + b_0) …) + b_{L−1}).
+ *
+ * The network's shape is structural (compile-time consts): `widths` = [in, hidden…, out] (layer l maps widths[l] →
+ * widths[l+1]), hidden activation relu, output activation none or sigmoid. The row count is a Param.
+ *
+ * Flat weight buffer (one tensor holds every parameter), per layer in order: W_l [out_l, in_l] row-major (torch's
+ * Linear layout), then b_l [out_l]. `mlpLayout(widths)` gives the offsets.
+ *
+ *   fused_mlp_forward         thread per row. The row's activations never leave the thread: the generated code is
+ *                             fully unrolled over every layer, so each activation is a named SSA value (registers,
+ *                             no private-array indexing) and each weight a load from a constant, lane-uniform
+ *                             address (a broadcast on lavapipe, where lanes are invocations; a uniform load on GPUs).
+ *                             No workgroup memory and no barriers: measured the better choice on lavapipe. When
+ *                             training (const `store`) every hidden activation is written to `hidden` for backward.
+ *   fused_mlp_backward        thread per row, the layers in reverse: dZ_{L−1} = dY ⊙ act_out'(y), then for each
+ *                             hidden layer dZ_l = (W_{l+1}ᵀ · dZ_{l+1}) ⊙ [h_l > 0] (relu' from the stored
+ *                             activations); writes every dZ_l, and dX = W_0ᵀ · dZ_0 when the input wants a gradient.
+ *   fused_mlp_weight_partial  split-K weight (and bias) gradient of one layer: dW = dZᵀ · H, db = Σ_rows dZ. The
+ *                             bias is treated as an extra input column of ones, so [out, in + 1] values per layer.
+ *                             Thread per 4×4 block of (output, input) for one chunk of rows (grid.y = chunk); writes
+ *                             partial[chunk, flat position of the parameter] (the flat weight layout).
+ *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_chunks partial[chunk, i], in chunk order
+ *                             (deterministic: no atomics).
+ *
+ * Activation layouts: x [rows, in], y / dY [rows, out] row-major (the op's interface). The stored activations
+ * `hidden` and the gradients `dz` are feature-major, [features, rows] (feature f of row r at f·rows + r), one
+ * block per layer stacked along features: consecutive threads (rows) touch consecutive addresses, which is a
+ * contiguous vector access for lavapipe's lanes and a coalesced one on GPUs.
+ */
+import { defineKernel } from '../runtime/kernel.ts';
+
+export type MlpOutputActivation = 'none' | 'sigmoid';
+
+export interface FusedMlpShape {
+  /** [in, hidden…, out]; every width 1…64, at least one layer. */
+  widths: readonly number[];
+  outputActivation: MlpOutputActivation;
+}
+
+export const MAX_FUSED_WIDTH = 64;
+const WORKGROUP = 64;
+
+export interface MlpLayout {
+  /** Element offset of W_l in the flat weights. */
+  weight: number[];
+  /** Element offset of b_l in the flat weights. */
+  bias: number[];
+  /** Total parameter count. */
+  params: number;
+  /** Feature offset of hidden layer l's activations (outputs of layers 0…L−2) in `hidden` ([features, rows]). */
+  hidden: number[];
+  hiddenFeatures: number;
+  /** Feature offset of dZ_l (every layer) in `dz` ([features, rows]). */
+  dz: number[];
+  dzFeatures: number;
+}
+
+export function mlpLayout(widths: readonly number[]): MlpLayout {
+  const weight: number[] = [];
+  const bias: number[] = [];
+  const hidden: number[] = [];
+  const dz: number[] = [];
+  let params = 0;
+  let hiddenFeatures = 0;
+  let dzFeatures = 0;
+  for (let l = 0; l + 1 < widths.length; l++) {
+    const [n_in, n_out] = [widths[l], widths[l + 1]];
+    weight.push(params);
+    params += n_out * n_in;
+    bias.push(params);
+    params += n_out;
+    dz.push(dzFeatures);
+    dzFeatures += n_out;
+    if (l + 2 < widths.length) {
+      hidden.push(hiddenFeatures);
+      hiddenFeatures += n_out;
+    }
+  }
+  return { weight, bias, params, hidden, hiddenFeatures, dz, dzFeatures };
+}
+
+/** Checks a shape's widths (the kernels unroll them, so they must stay small). */
+export function checkMlpWidths(widths: readonly number[], who: string): void {
+  if (widths.length < 2) throw new Error(`${who}: widths [${widths}] need at least an input and an output width`);
+  if (widths.length > MAX_FUSED_LAYERS + 1) throw new Error(`${who}: widths [${widths}] give more than ${MAX_FUSED_LAYERS} layers`);
+  for (const w of widths) {
+    if (!Number.isInteger(w) || w < 1 || w > MAX_FUSED_WIDTH) {
+      throw new Error(`${who}: widths [${widths}] must be integers in 1…${MAX_FUSED_WIDTH} (wider MLPs: MLP / matmul)`);
+    }
+  }
+}
+
+const rowIndex = `let row = gid.x + gid.y * groups.x * ${WORKGROUP}u;`;
+const entry = `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u)`;
+
+/** At most this many layers (the widths w0 … w8 travel in Params). */
+export const MAX_FUSED_LAYERS = 8;
+const widthParams = Array.from({ length: MAX_FUSED_LAYERS + 1 }, (_, l) => ({ name: `w${l}`, type: 'u32' as const }));
+const paramsStruct = `struct Params { rows: u32, ${widthParams.map((w) => `${w.name}: u32`).join(', ')} }`;
+
+/** The Params of both row kernels: the row count and the widths (unused ones 0). */
+export function fusedMlpParams(rows: number, widths: readonly number[]): Record<string, number> {
+  const params: Record<string, number> = { rows };
+  for (let l = 0; l <= MAX_FUSED_LAYERS; l++) params[`w${l}`] = widths[l] ?? 0;
+  return params;
+}
+
+/**
+ * WGSL lets for the layout offsets, from the widths in Params (mirrors `mlpLayout`): wo{l} (W_l), bo{l} (b_l),
+ * fo{l} (feature offset of layer l's outputs in `hidden` / `dz`).
+ */
+function offsetLets(layers: number): string {
+  const lines = ['let wo0 = 0u;', 'let fo0 = 0u;'];
+  for (let l = 0; l < layers; l++) {
+    lines.push(`let bo${l} = wo${l} + p.w${l + 1} * p.w${l};`);
+    lines.push(`let wo${l + 1} = bo${l} + p.w${l + 1};`);
+    lines.push(`let fo${l + 1} = fo${l} + p.w${l + 1};`);
+  }
+  return lines.join('\n  ');
+}
+
+/** Four weight loads W[j_t, k] of rows j_t = j4 (clamped to the layer) at offset `base`, row length `n_in`. */
+const weightRows4 = (base: string, j4: string, n_in: string, k: string): string =>
+  `vec4f(weights[${base} + ${j4}.x * ${n_in} + ${k}], weights[${base} + ${j4}.y * ${n_in} + ${k}], ` +
+  `weights[${base} + ${j4}.z * ${n_in} + ${k}], weights[${base} + ${j4}.w * ${n_in} + ${k}])`;
+
+export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: MlpOutputActivation }>({
+  name: 'fused_mlp_forward',
+  variants: [
+    { layers: 2, outputActivation: 'none' },
+    { layers: 1, outputActivation: 'sigmoid' },
+  ],
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'weights', access: 'read' },
+    { name: 'y', access: 'rw' },
+    { name: 'hidden', access: 'rw' },
+  ],
+  params: [{ name: 'rows', type: 'u32' }, ...widthParams],
+  workgroupSize: WORKGROUP,
+  wgsl: ({ layers, outputActivation }) => {
+    const lines: string[] = [];
+    for (let l = 0; l < layers; l++) {
+      const last = l === layers - 1;
+      const input = l === 0 ? 'x[x_row + k]' : `hidden[(fo${l - 1} + k) * p.rows + row]`;
+      lines.push(`// layer ${l}: w${l} → w${l + 1}, ${last ? outputActivation : 'relu'}; outputs j = c…c+3 per iteration`);
+      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
+      // The last chunk's padding outputs repeat output w−1: computed, never stored.
+      lines.push(`  let j = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l + 1} - 1u));`);
+      lines.push(`  var z = vec4f(weights[bo${l} + j.x], weights[bo${l} + j.y], weights[bo${l} + j.z], weights[bo${l} + j.w]);`);
+      lines.push(`  for (var k = 0u; k < p.w${l}; k++) {`);
+      lines.push(`    z += ${input} * ${weightRows4(`wo${l}`, 'j', `p.w${l}`, 'k')};`);
+      lines.push(`  }`);
+      if (!last) {
+        lines.push(`  let h = max(z, vec4f(0.0));`);
+        lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) { hidden[(fo${l} + c + t) * p.rows + row] = h[t]; }`);
+      } else {
+        lines.push(`  let out = ${outputActivation === 'sigmoid' ? '1.0 / (1.0 + exp(-z))' : 'z'};`);
+        lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) { y[y_row + c + t] = out[t]; }`);
+      }
+      lines.push(`}`);
+    }
+    return /* wgsl */ `
+// fused_mlp_forward, ${layers} layer(s), relu, output ${outputActivation}; see fused-mlp.ts.
+${paramsStruct}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weights: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> hidden: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+${entry} {
+  ${rowIndex}
+  if (row >= p.rows) { return; }
+  ${offsetLets(layers)}
+  let x_row = row * p.w0;
+  let y_row = row * p.w${layers};
+  ${lines.join('\n  ')}
+}
+`;
+  },
+});
+
+export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation: MlpOutputActivation; inputGrad: boolean }>({
+  name: 'fused_mlp_backward',
+  variants: [
+    { layers: 2, outputActivation: 'none', inputGrad: true },
+    { layers: 3, outputActivation: 'sigmoid', inputGrad: false },
+  ],
+  bindings: [
+    { name: 'weights', access: 'read' },
+    { name: 'y', access: 'read' },
+    { name: 'dy', access: 'read' },
+    { name: 'hidden', access: 'read' },
+    { name: 'dz', access: 'rw' },
+    { name: 'dx', access: 'rw' },
+  ],
+  params: [{ name: 'rows', type: 'u32' }, ...widthParams],
+  workgroupSize: WORKGROUP,
+  wgsl: ({ layers, outputActivation, inputGrad }) => {
+    const L = layers;
+    const lines: string[] = [];
+    lines.push(`// output layer ${L - 1}: dZ = dY${outputActivation === 'sigmoid' ? ' · y (1 − y)' : ''}`);
+    lines.push(`for (var j = 0u; j < p.w${L}; j++) {`);
+    lines.push(
+      outputActivation === 'sigmoid'
+        ? `  let y_j = y[y_row + j];\n    dz[(fo${L - 1} + j) * p.rows + row] = dy[y_row + j] * y_j * (1.0 - y_j);`
+        : `  dz[(fo${L - 1} + j) * p.rows + row] = dy[y_row + j];`,
+    );
+    lines.push(`}`);
+    // d[t] = dL/d(input c+t of layer l) = Σ_j dZ_l[j] · W_l[j, c+t]: four adjacent weights of row j.
+    const backThrough = (l: number): string[] => [
+      `  let k = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l} - 1u));`,
+      `  var d = vec4f(0.0);`,
+      `  for (var j = 0u; j < p.w${l + 1}; j++) {`,
+      `    let w_j = wo${l} + j * p.w${l};`,
+      `    d += dz[(fo${l} + j) * p.rows + row] * vec4f(weights[w_j + k.x], weights[w_j + k.y], weights[w_j + k.z], weights[w_j + k.w]);`,
+      `  }`,
+    ];
+    for (let l = L - 2; l >= 0; l--) {
+      lines.push(`// hidden layer ${l}: dZ = (W_${l + 1}ᵀ · dZ_${l + 1}) ⊙ [h > 0]`);
+      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
+      lines.push(...backThrough(l + 1));
+      lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) {`);
+      lines.push(`    let f = fo${l} + c + t;`);
+      lines.push(`    dz[f * p.rows + row] = select(0.0, d[t], hidden[f * p.rows + row] > 0.0);`);
+      lines.push(`  }`);
+      lines.push(`}`);
+    }
+    if (inputGrad) {
+      lines.push('// dX = W_0ᵀ · dZ_0');
+      lines.push(`for (var c = 0u; c < p.w0; c += 4u) {`);
+      lines.push(...backThrough(0));
+      lines.push(`  for (var t = 0u; t < min(4u, p.w0 - c); t++) { dx[x_row + c + t] = d[t]; }`);
+      lines.push(`}`);
+    }
+    return /* wgsl */ `
+// fused_mlp_backward, ${layers} layer(s), relu, output ${outputActivation}${inputGrad ? ', with dX' : ''}; see fused-mlp.ts.
+${paramsStruct}
+@group(0) @binding(0) var<storage, read> weights: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> hidden: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dz: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+${entry} {
+  ${rowIndex}
+  if (row >= p.rows) { return; }
+  ${offsetLets(layers)}
+  let x_row = row * p.w0;
+  let y_row = row * p.w${layers};
+  ${lines.join('\n  ')}
+}
+`;
+  },
+});
+
+/**
+ * Split-K gradient of one layer, dW[o, i] = Σ_r dZ[r, o] · H[r, i] and db[o] = Σ_r dZ[r, o], over one chunk of rows
+ * per grid.y. Addresses: dZ[r, o] = dz[dz_offset + o·rows + r] (feature-major); H[r, i] = h[h_offset + r·h_row +
+ * i·h_col] (row-major x: h_row = in, h_col = 1; feature-major hidden: h_row = 1, h_col = rows). Column i = n_in is
+ * the bias (H = 1). The thread's 4×4 block of (o, i) is block index gid.x: o-block = b / i_blocks, i-block = b %
+ * i_blocks. Out-of-range indices are clamped for loading and not stored.
+ */
+export const fusedMlpWeightPartial = defineKernel({
+  name: 'fused_mlp_weight_partial',
+  bindings: [
+    { name: 'dz', access: 'read' },
+    { name: 'h', access: 'read' },
+    { name: 'partial', access: 'rw' },
+  ],
+  params: [
+    { name: 'rows', type: 'u32' },
+    { name: 'chunk_rows', type: 'u32' },
+    { name: 'n_out', type: 'u32' },
+    { name: 'n_in', type: 'u32' },
+    { name: 'dz_offset', type: 'u32' },
+    { name: 'h_offset', type: 'u32' },
+    { name: 'h_row', type: 'u32' },
+    { name: 'h_col', type: 'u32' },
+    { name: 'w_offset', type: 'u32' },
+    { name: 'b_offset', type: 'u32' },
+    { name: 'param_count', type: 'u32' },
+  ],
+  workgroupSize: WORKGROUP,
+  wgsl: () => /* wgsl */ `
+// fused_mlp_weight_partial: dW, db of one layer over one chunk of rows, a 4×4 (output, input) block per thread.
+struct Params {
+  rows: u32, chunk_rows: u32, n_out: u32, n_in: u32, dz_offset: u32, h_offset: u32, h_row: u32, h_col: u32,
+  w_offset: u32, b_offset: u32, param_count: u32,
+}
+@group(0) @binding(0) var<storage, read> dz: array<f32>;
+@group(0) @binding(1) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let i_blocks = (p.n_in + 4u) / 4u;           // n_in + 1 columns (the last one is the bias)
+  let block = gid.x;
+  if (block >= i_blocks * ((p.n_out + 3u) / 4u)) { return; }
+  let o0 = (block / i_blocks) * 4u;
+  let i0 = (block % i_blocks) * 4u;
+  let chunk = wg.y;
+  let r_begin = chunk * p.chunk_rows;
+  let r_end = min(p.rows, r_begin + p.chunk_rows);
+
+  let o = min(vec4u(o0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.n_out - 1u));
+  let i = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
+  let is_weight = i < vec4u(p.n_in);
+  let i_clamped = min(i, vec4u(p.n_in - 1u));
+  let dz_col = vec4u(p.dz_offset) + o * p.rows;
+  let h_col = vec4u(p.h_offset) + i_clamped * p.h_col;
+
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var r = r_begin; r < r_end; r++) {
+    let dz_r = vec4f(dz[dz_col.x + r], dz[dz_col.y + r], dz[dz_col.z + r], dz[dz_col.w + r]);
+    let h_at = h_col + vec4u(r * p.h_row);
+    let h_r = select(vec4f(1.0), vec4f(h[h_at.x], h[h_at.y], h[h_at.z], h[h_at.w]), is_weight);
+    acc0 += dz_r.x * h_r;
+    acc1 += dz_r.y * h_r;
+    acc2 += dz_r.z * h_r;
+    acc3 += dz_r.w * h_r;
+  }
+
+  let acc = array<vec4f, 4>(acc0, acc1, acc2, acc3);
+  let base = chunk * p.param_count;
+  for (var a = 0u; a < 4u; a++) {
+    let out_index = o0 + a;
+    if (out_index >= p.n_out) { break; }
+    for (var b = 0u; b < 4u; b++) {
+      let in_index = i0 + b;
+      if (in_index > p.n_in) { break; }
+      let at = select(p.b_offset + out_index, p.w_offset + out_index * p.n_in + in_index, in_index < p.n_in);
+      partial[base + at] = acc[a][b];
+    }
+  }
+}
+`,
+});
+
+/** grad[i] = Σ_c partial[c · count + i], c = 0 … chunks − 1 in order. Thread per parameter. */
+export const fusedMlpPartialSum = defineKernel({
+  name: 'fused_mlp_partial_sum',
+  bindings: [
+    { name: 'partial', access: 'read' },
+    { name: 'grad', access: 'rw' },
+  ],
+  params: [
+    { name: 'count', type: 'u32' },
+    { name: 'chunks', type: 'u32' },
+  ],
+  workgroupSize: WORKGROUP,
+  wgsl: () => /* wgsl */ `
+// fused_mlp_partial_sum: the deterministic second pass of the split-K weight gradient.
+struct Params { count: u32, chunks: u32 }
+@group(0) @binding(0) var<storage, read> partial: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+${entry} {
+  let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+  if (i >= p.count) { return; }
+  var total = 0.0;
+  for (var c = 0u; c < p.chunks; c++) { total += partial[c * p.count + i]; }
+  grad[i] = total;
+}
+`,
+});
+
+/** Rows per split-K chunk: enough chunks to occupy every core, few enough that the partials stay small. */
+export function splitKChunkRows(rows: number): number {
+  return Math.max(256, Math.ceil(rows / 64));
+}
+
+/** Workgroups of fused_mlp_weight_partial for one layer. */
+export function weightPartialGrid(n_out: number, n_in: number, chunks: number): [number, number, number] {
+  const blocks = Math.ceil(n_out / 4) * Math.ceil((n_in + 1) / 4);
+  return [Math.ceil(blocks / WORKGROUP), chunks, 1];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// float64 reference
+
+export interface MlpReferenceForward {
+  /** [rows, out] */
+  y: Float64Array;
+  /** Per hidden layer: its activations [rows, width] (row-major). */
+  hidden: Float64Array[];
+}
+
+/** Plain forward: h_{l+1} = relu(W_l h_l + b_l), y = act_out(W_{L−1} h_{L−1} + b_{L−1}). */
+export function fusedMlpReference(x: Float64Array, weights: Float64Array, rows: number, shape: FusedMlpShape): MlpReferenceForward {
+  const { widths, outputActivation } = shape;
+  const layout = mlpLayout(widths);
+  const L = widths.length - 1;
+  const hidden: Float64Array[] = [];
+  let h = x;
+  for (let l = 0; l < L; l++) {
+    const [n_in, n_out] = [widths[l], widths[l + 1]];
+    const next = new Float64Array(rows * n_out);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < n_out; j++) {
+        let z = weights[layout.bias[l] + j];
+        for (let k = 0; k < n_in; k++) z += weights[layout.weight[l] + j * n_in + k] * h[r * n_in + k];
+        const last = l === L - 1;
+        next[r * n_out + j] = !last ? Math.max(z, 0) : outputActivation === 'sigmoid' ? 1 / (1 + Math.exp(-z)) : z;
+      }
+    }
+    if (l < L - 1) hidden.push(next);
+    h = next;
+  }
+  return { y: h, hidden };
+}
+
+/** Backward by the chain rule: dZ per layer, then dW_l = dZ_lᵀ · h_l, db_l = Σ_r dZ_l, dX = dZ_0 · W_0. */
+export function fusedMlpBackwardReference(
+  x: Float64Array,
+  weights: Float64Array,
+  dL_dy: Float64Array,
+  rows: number,
+  shape: FusedMlpShape,
+): { dx: Float64Array; dweights: Float64Array } {
+  const { widths, outputActivation } = shape;
+  const layout = mlpLayout(widths);
+  const L = widths.length - 1;
+  const { y, hidden } = fusedMlpReference(x, weights, rows, shape);
+  const inputs = [x, ...hidden];
+  const dweights = new Float64Array(layout.params);
+  let dz = dL_dy.map((g, i) => (outputActivation === 'sigmoid' ? g * y[i] * (1 - y[i]) : g));
+  let dx = new Float64Array(0);
+  for (let l = L - 1; l >= 0; l--) {
+    const [n_in, n_out] = [widths[l], widths[l + 1]];
+    const h = inputs[l];
+    const dh = new Float64Array(rows * n_in);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < n_out; j++) {
+        const g = dz[r * n_out + j];
+        dweights[layout.bias[l] + j] += g;
+        for (let k = 0; k < n_in; k++) {
+          dweights[layout.weight[l] + j * n_in + k] += g * h[r * n_in + k];
+          dh[r * n_in + k] += g * weights[layout.weight[l] + j * n_in + k];
+        }
+      }
+    }
+    if (l === 0) dx = dh;
+    else dz = dh.map((g, i) => (h[i] > 0 ? g : 0));
+  }
+  return { dx, dweights };
+}

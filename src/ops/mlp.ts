@@ -1,0 +1,138 @@
+/**
+ * The fused small MLP as a differentiable op: one dispatch for the forward through every layer, one for the
+ * backward through every layer (dZ of each layer, and dX when the input wants it), and split-K GEMMs for the
+ * weight gradient (one dispatch per layer into per-chunk partials, one deterministic sum). See
+ * src/kernels/mlp/fused-mlp.ts for the kernels and the flat weight layout.
+ */
+import { defineOp } from '../autograd/op.ts';
+import { runtime } from '../kernels/runtime/runtime.ts';
+import {
+  checkMlpWidths,
+  fusedMlpBackward,
+  fusedMlpForward,
+  fusedMlpParams,
+  fusedMlpPartialSum,
+  fusedMlpWeightPartial,
+  mlpLayout,
+  splitKChunkRows,
+  weightPartialGrid,
+  type FusedMlpShape,
+} from '../kernels/mlp/fused-mlp.ts';
+import { Tensor, shapeString } from '../tensor/tensor.ts';
+
+export type { FusedMlpShape, MlpOutputActivation } from '../kernels/mlp/fused-mlp.ts';
+export { mlpLayout } from '../kernels/mlp/fused-mlp.ts';
+
+function checkInputs(x: Tensor, weights: Tensor, shape: FusedMlpShape): void {
+  checkMlpWidths(shape.widths, 'fusedMlp');
+  if (x.rank !== 2 || x.shape[1] !== shape.widths[0]) {
+    throw new Error(`fusedMlp: input ${shapeString(x.shape)} must be [rows, ${shape.widths[0]}] for widths [${shape.widths}]`);
+  }
+  const params = mlpLayout(shape.widths).params;
+  if (weights.size !== params) {
+    throw new Error(`fusedMlp: weights ${shapeString(weights.shape)} must hold ${params} values for widths [${shape.widths}]`);
+  }
+  if (x.dtype !== 'f32' || weights.dtype !== 'f32') throw new Error('fusedMlp: input and weights must be f32');
+}
+
+/** The weight gradient [params] from every layer's dZ (feature-major) and inputs: split-K, then a fixed-order sum. */
+function weightGradient(x: Tensor, hidden: Tensor, dz: Tensor, shape: FusedMlpShape): Tensor {
+  const rows = x.shape[0];
+  const { widths } = shape;
+  const layout = mlpLayout(widths);
+  const chunkRows = splitKChunkRows(rows);
+  const chunks = Math.max(1, Math.ceil(rows / chunkRows));
+  const grad = Tensor.empty([layout.params]);
+  const partial = chunks === 1 ? grad : Tensor.empty([chunks, layout.params]);
+  for (let l = 0; l + 1 < widths.length; l++) {
+    const [n_in, n_out] = [widths[l], widths[l + 1]];
+    const input = l === 0 ? x : hidden;
+    const inputAddress =
+      l === 0 ? { h_offset: 0, h_row: n_in, h_col: 1 } : { h_offset: layout.hidden[l - 1] * rows, h_row: 1, h_col: rows };
+    runtime().dispatch(
+      fusedMlpWeightPartial,
+      undefined,
+      [dz.view, input.view, partial.view],
+      {
+        rows,
+        chunk_rows: chunkRows,
+        n_out,
+        n_in,
+        dz_offset: layout.dz[l] * rows,
+        ...inputAddress,
+        w_offset: layout.weight[l],
+        b_offset: layout.bias[l],
+        param_count: layout.params,
+      },
+      weightPartialGrid(n_out, n_in, chunks),
+    );
+  }
+  if (partial !== grad) {
+    runtime().dispatch(fusedMlpPartialSum, undefined, [partial.view, grad.view], { count: layout.params, chunks }, layout.params);
+    partial.dispose();
+  }
+  return grad;
+}
+
+const fusedMlpOp = defineOp({
+  name: 'fusedMlp',
+  forward(ctx, x: Tensor, weights: Tensor, shape: FusedMlpShape) {
+    checkInputs(x, weights, shape);
+    const rows = x.shape[0];
+    const { widths, outputActivation } = shape;
+    const y = Tensor.empty([rows, widths[widths.length - 1]]);
+    if (rows === 0) return y;
+    const layout = mlpLayout(widths);
+    // The hidden activations: the forward's scratch, kept for backward when recording.
+    const hidden = Tensor.empty([Math.max(1, layout.hiddenFeatures), rows]);
+    const layers = widths.length - 1;
+    runtime().dispatch(
+      fusedMlpForward,
+      { layers, outputActivation },
+      [x.view, weights.view, y.view, hidden.view],
+      fusedMlpParams(rows, widths),
+      rows,
+    );
+    ctx.save(x, weights, y);
+    ctx.own(hidden);
+    return y;
+  },
+  backward(ctx, dy) {
+    const [x, weights, y] = ctx.saved;
+    const shape = ctx.attrs[0] as FusedMlpShape;
+    const { widths, outputActivation } = shape;
+    const rows = x.shape[0];
+    const layout = mlpLayout(widths);
+    const hidden = ctx.owned[0];
+    const [inputGrad, weightGrad] = ctx.needsGrad;
+    const dz = Tensor.empty([layout.dzFeatures, rows]);
+    const dx = Tensor.empty(inputGrad ? x.shape : [1]);
+    runtime().dispatch(
+      fusedMlpBackward,
+      { layers: widths.length - 1, outputActivation, inputGrad },
+      [weights.view, y.view, dy.view, hidden.view, dz.view, dx.view],
+      fusedMlpParams(rows, widths),
+      rows,
+    );
+    if (!inputGrad) dx.dispose();
+    if (!weightGrad) dz.dispose();
+    return [
+      inputGrad ? dx : null,
+      () => {
+        const g = weightGradient(x, hidden, dz, shape);
+        dz.dispose();
+        return g;
+      },
+    ];
+  },
+});
+
+/**
+ * A fully fused MLP of small widths (each ≤ 64): x [rows, widths[0]] → [rows, widths.at(-1)], relu after every
+ * hidden layer, `outputActivation` after the last. `weights` is the flat parameter tensor (per layer W [out, in]
+ * row-major, then b [out]; `mlpLayout(widths)` gives the offsets). Training stores each hidden layer's
+ * activations for backward.
+ */
+export function fusedMlp(x: Tensor, weights: Tensor, shape: FusedMlpShape): Tensor {
+  return fusedMlpOp(x, weights, { widths: [...shape.widths], outputActivation: shape.outputActivation });
+}
