@@ -56,3 +56,14 @@ describe('landmark geometry', () => {
     expect(count).toBe(25);
   });
 });
+
+describe('bridgeGaps', () => {
+  it('interpolates short inner gaps only', async () => {
+    const { bridgeGaps } = await import('../src/data/prepare/prepare.ts');
+    const m = (v: number) => [v, 2 * v];
+    const meshes = [null, m(0), null, null, m(3), null, null, null, m(7), null];
+    expect(bridgeGaps(meshes, 2)).toEqual([2, 3]);
+    expect(meshes[2]).toEqual(m(1)); expect(meshes[3]).toEqual(m(2));
+    expect(meshes[0]).toBeNull(); expect(meshes[5]).toBeNull(); expect(meshes[9]).toBeNull();
+  });
+});

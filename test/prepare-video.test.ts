@@ -184,6 +184,17 @@ describe.skipIf(!!skipReason)('nerfad prepare: clear errors for user mistakes', 
     await expectUserError(run(path), /sideways.mp4: the face is sideways \(head roll -?\d+°\); is the video's rotation wrong\? Turn it upright first, e.g. ffmpeg .* -vf transpose=[12]/);
     expect(existsSync(out)).toBe(false);                // nothing left behind to trip a re-run
   }, 60_000);
+  it('a tracker dropout of two frames is bridged, not refused', async () => {
+    const path = video('dropout.mp4', ['-i', FIXTURE, '-t', '2.4', '-vf', "drawbox=enable='between(n,30,31)':color=black:t=fill", '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);
+    const { code, err } = await cli([...run(path), '--no-contact-sheet']);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const clip = loadClip(join(root, 'out-dropout.mp4'), { checkImages: false });
+    // the bridged frames lie between their neighbours
+    const at = (f: number) => clip.landmarks(f)[30 * 2]!;
+    expect(Math.min(at(29), at(32)) - 0.5).toBeLessThanOrEqual(at(30));
+    expect(at(30)).toBeLessThanOrEqual(Math.max(at(29), at(32)) + 0.5);
+  }, 120_000);
   it('frames with no face are listed', async () => {
     const path = video('blackout.mp4', ['-i', FIXTURE, '-t', '2.4', '-vf', "drawbox=enable='between(n,30,44)':color=black:t=fill", '-c:a', 'copy', '-c:v', 'libx264', '-preset', 'ultrafast']);
     await expectUserError(run(path), /blackout.mp4: no face found in 15 of 60 frames: 30–44 \(1.20–1.80 s\); cut those parts out/);

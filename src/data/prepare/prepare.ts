@@ -75,6 +75,8 @@ export interface PrepareResult {
 
 const FPS = 25;
 const TRACK_FILE = 'track.jsonl';
+/** Longest run of faceless frames (between tracked ones) that is interpolated rather than refused: 2 frames = 80 ms. */
+const MAX_GAP = 2;
 
 interface TrackLine { f: number; faces: number; score: number; box: number[] | null; mesh: number[] | null }
 
@@ -280,6 +282,12 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
 
   // --- solve
   const solved = await timed('solve', n, () => {
+    // A tracker dropout of at most MAX_GAP frames between two tracked frames is bridged by linear interpolation of
+    // the mesh (a blink of the tracker, not of the face); longer gaps are the user's to cut out.
+    const trackedMeshes = tracked.map((l) => l.mesh);
+    const bridged = bridgeGaps(trackedMeshes, MAX_GAP);
+    tracked.forEach((l, f) => { l.mesh = trackedMeshes[f]!; });
+    if (bridged.length) note(`no face in frames ${range(bridged)}: bridged by interpolating the neighbouring frames' meshes`);
     const missing = tracked.filter((l) => !l.mesh).map((l) => l.f);
     if (missing.length) {
       throw new PrepareError(`${options.video}: no face found in ${missing.length} of ${n} frames: ${range(missing)}; cut those parts out of the video (ffmpeg -ss START -to END) and run again`);
@@ -454,4 +462,27 @@ function dilate(rgb: Uint8Array, size: number, r: number, stride = 3): Uint8Arra
     out[y * size + x] = m;
   }
   return out;
+}
+
+/**
+ * Fills runs of at most `maxGap` missing entries that have a present entry on both sides by linear interpolation,
+ * in place; returns the indices filled. Longer runs, and runs at the start or end, stay missing.
+ */
+export function bridgeGaps(meshes: (number[] | null)[], maxGap: number): number[] {
+  const filled: number[] = [];
+  for (let f = 1; f < meshes.length; f++) {
+    if (meshes[f] || !meshes[f - 1]) continue;
+    let end = f;
+    while (end < meshes.length && !meshes[end]) end++;
+    if (end < meshes.length && end - f <= maxGap) {
+      const a = meshes[f - 1]!, b = meshes[end]!;
+      for (let g = f; g < end; g++) {
+        const t = (g - f + 1) / (end - f + 1);
+        meshes[g] = a.map((v, i) => v + (b[i]! - v) * t);
+        filled.push(g);
+      }
+    }
+    f = end;
+  }
+  return filled;
 }
