@@ -71,9 +71,11 @@ describe.skipIf(!!skip)('prepare on a synthetic talking head with known geometry
   it('AU25 and AU26 follow the rendered mouth, AU45 the blinks', () => {
     const series = (name: string) => [Array.from({ length: N }, (_, f) => clip.aus(f)[AU_NAMES.indexOf(name as never)]!), truth.aus.map((a) => a[name]!)] as const;
     const [got25, want25] = series('AU25'), [got26, want26] = series('AU26'), [got45, want45] = series('AU45');
-    expect(corr(got25, want25)).toBeGreaterThan(0.7);   // measured 0.85 over 12 s
-    expect(corr(got26, want26)).toBeGreaterThan(0.4);   // measured 0.63
-    if (Math.max(...want45) > 2) expect(corr(got45, want45)).toBeGreaterThan(0.3);
+    console.log(`AU correlation with the renderer's: ${AU_NAMES.map((name) => `${name} ${corr(...series(name)).toFixed(2)}`).join(', ')}`);
+    expect(corr(got25, want25)).toBeGreaterThan(0.7);   // measured 0.90
+    expect(corr(got26, want26)).toBeGreaterThan(0.4);   // measured 0.57 (0.40 from the image landmarks, not frontalised)
+    if (Math.max(...want45) > 2) expect(corr(got45, want45)).toBeGreaterThan(0.3);   // measured 0.49
+    // AU10, AU14 and AU20 are not checked: measured 0.21, −0.06 and 0.06 — the 2D geometry at 128 px barely sees them
   });
 
   it('head rotation matches the renderer\'s within about a degree, up to the fixed choice of head axes', () => {

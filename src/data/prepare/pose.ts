@@ -173,6 +173,21 @@ export function fitHeadPoses(frames: readonly Vec3[][], shape: readonly Vec3[], 
   });
 }
 
+/**
+ * Each frame's mesh taken back into the head frame (metres) by the inverse of its rigid fit: the face as seen from
+ * straight ahead, whatever the head pose, for measuring expressions (AUs) free of foreshortening.
+ */
+export function frontalMeshes(frames: readonly Vec3[][], shape: readonly Vec3[]): Vec3[][] {
+  const rigid = rigidPoints(shape), model = rigid.map((i) => shape[i]!);
+  return frames.map((all) => {
+    const { R, s, t } = fitSimilarity(model, rigid.map((i) => all[i]!));
+    return all.map((p) => {
+      const d = [p[0] - t[0], p[1] - t[1], p[2] - t[2]];
+      return [0, 1, 2].map((c) => (R[c]! * d[0]! + R[3 + c]! * d[1]! + R[6 + c]! * d[2]!) / s) as Vec3;
+    });
+  });
+}
+
 /** Gaussian smoothing over time of rotations (as sign-aligned quaternions) and translations; σ in frames. */
 export function smoothPoses(poses: readonly HeadPose[], sigma: number): HeadPose[] {
   if (sigma <= 0) return poses.map((p) => ({ ...p }));

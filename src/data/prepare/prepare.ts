@@ -7,8 +7,10 @@
  *   extract  ffmpeg: frames at 25 fps, cropped and scaled to size×size PNGs; audio as 16 kHz mono WAV
  *   track    per frame: the 468-point face mesh (detect once, then track; src/data/prepare/track.ts) and the person
  *            probability of the selfie segmentation model; appended to DIR/.prepare/track.jsonl frame by frame
- *   solve    frames without a face are an error that lists them; 68 landmarks (mesh → iBUG map), head poses (rigid
- *            fit + smoothing, pose.ts), AUs and boxes (landmarks.ts)
+ *   solve    frames without a face are an error that lists them (dropouts of ≤ 2 frames are interpolated); 68
+ *            landmarks (mesh → iBUG map), head poses (rigid fit + smoothing, pose.ts), boxes (landmarks.ts), and AUs
+ *            (landmarks.ts) measured on the 68 points of the frontalised mesh (each frame's mesh taken back into the
+ *            head frame by its rigid fit), so head turns do not read as expressions
  *   plate    the background plate: per pixel, the median over frames where the selfie model sees no person (within
  *            a margin), holes (always covered by the person) filled by diffusion from their border
  *   write    masks, torso images and the clip through the format's writer; then the Data I loader validates it
@@ -36,7 +38,7 @@ import { FACE_OVAL, IBUG68_FROM_MESH, LIPS_LOWER_OUTER, LIPS_UPPER_OUTER } from 
 import { extractAudio, extractFrames, extractStill, frameTimes, PrepareError, probeVideo, variableFrameRate, type Crop, type VideoProbe } from './ffmpeg.ts';
 import { readImageFile, compositeOver, maskImage } from './images.ts';
 import { boxesFromLandmarks, estimateAus, fillPolygon, type Box, type Point } from './landmarks.ts';
-import { cameraToWorld, fitHeadPoses, headShape, meshToCamera, smoothPoses } from './pose.ts';
+import { cameraToWorld, fitHeadPoses, frontalMeshes, headShape, meshToCamera, smoothPoses } from './pose.ts';
 import { FaceTracker, type TrackedFace } from './track.ts';
 
 export { PrepareError } from './ffmpeg.ts';
@@ -311,7 +313,12 @@ export async function prepareVideo(options: PrepareOptions): Promise<PrepareResu
       const xs = oval.map((p) => p[0]!), ys = oval.map((p) => p[1]!);
       return [Math.floor(Math.min(...xs)), Math.floor(Math.min(...ys)), Math.ceil(Math.max(...xs)), Math.ceil(Math.max(...ys))];
     };
-    return { meshes, landmarks, poses, aus: estimateAus(landmarks, n), boxes: boxesFromLandmarks(landmarks, n, size, size, faceBox) };
+    // AUs from the frontalised mesh (head frame, y flipped to point down like image rows), free of head pose
+    const frontal = new Float32Array(n * LANDMARKS * 2);
+    frontalMeshes(camera, shape).forEach((mesh, f) => IBUG68_FROM_MESH.forEach((v, l) => {
+      frontal[(f * LANDMARKS + l) * 2] = mesh[v]![0]; frontal[(f * LANDMARKS + l) * 2 + 1] = -mesh[v]![1];
+    }));
+    return { meshes, landmarks, poses, aus: estimateAus(frontal, n), boxes: boxesFromLandmarks(landmarks, n, size, size, faceBox) };
   });
 
   // --- masks (from the mesh and the person probability) and the background plate
