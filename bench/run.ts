@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training]`
+ * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training,hashgrid]`
  *
  * Prints, for the adapter in use: its FP32 ceiling (a pure-FMA kernel), matmul GFLOP/s for ours and the peers at
  * N = 256…2048, elementwise GB/s against a buffer copy, dispatch overhead, a small MLP training step and the
@@ -17,6 +17,7 @@ import { benchMatmul, type MatmulRow } from './matmul.ts';
 import { benchElementwise, type BandwidthRow } from './elementwise.ts';
 import { benchDispatch, type DispatchRow } from './dispatch.ts';
 import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
+import { benchHashGrid } from './hashgrid.ts';
 import { median } from './timing.ts';
 import { printTable, type Cell, type Table } from './report.ts';
 
@@ -36,7 +37,7 @@ function parseArgs(argv: string[]): Options {
     } else if (arg === '--quick') options.quick = true;
     else if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(','));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training]');
+      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training,hashgrid]');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg}`);
   }
@@ -220,6 +221,20 @@ async function main(): Promise<void> {
     record.training = { steps, autoFlush: flush, engineDefault: runtime().autoFlushEvery };
     const bests = flush.map((f) => `${f.batch}: ${f.best}`).join(', ');
     targets.push({ target: 'autoFlushEvery: best setting per batch', measured: bests, verdict: 'info' });
+  }
+
+  // ---- hash-grid encoding
+  if (wants('hashgrid')) {
+    log('hash-grid encoding');
+    const rows = await benchHashGrid(options.quick ? 1 << 13 : 1 << 15);
+    const columns = ['grid', 'atomics', 'forward Mpoints/s', 'backward (table) Mpoints/s', 'backward (table + dL/dx) Mpoints/s', 'atomic adds M/s'];
+    show({
+      title: 'hash-grid encoding throughput (uniform points in the unit cube)',
+      note: 'bound by table gathers and atomic adds, not FLOPs; backward = (forward + backward) − forward',
+      columns,
+      rows: rows.map((r) => columns.map((c) => r[c] ?? null)),
+    });
+    record.hashgrid = rows;
   }
 
   show({
