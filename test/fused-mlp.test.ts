@@ -27,7 +27,7 @@ describe('fusedMlp', () => {
     { rows: 67, widths: [5, 3, 64, 1, 7], out: 'none' },
     { rows: 67, widths: [64, 64, 64, 64, 64], out: 'none', xGrad: false },
     // More rows than one split-K chunk: partials over several chunks, then the fixed-order sum.
-    { rows: 3 * splitKChunkRows(1) + 5, widths: [3, 16, 5], out: 'sigmoid' },
+    { rows: 2 * splitKChunkRows(1) + 5, widths: [3, 4, 2], out: 'sigmoid' },
   ];
   for (const { rows, widths, out, xGrad } of cases) {
     const shape: FusedMlpShape = { widths, outputActivation: out };

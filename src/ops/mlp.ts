@@ -11,10 +11,12 @@ import {
   fusedMlpBackward,
   fusedMlpForward,
   fusedMlpParams,
+  fusedMlpThreads,
   fusedMlpPartialSum,
   fusedMlpWeightPartial,
   mlpLayout,
   splitKChunkRows,
+  splitKSlices,
   weightPartialGrid,
   type FusedMlpShape,
 } from '../kernels/mlp/fused-mlp.ts';
@@ -42,8 +44,9 @@ function weightGradient(x: Tensor, hidden: Tensor, dz: Tensor, shape: FusedMlpSh
   const layout = mlpLayout(widths);
   const chunkRows = splitKChunkRows(rows);
   const chunks = Math.max(1, Math.ceil(rows / chunkRows));
+  const slices = splitKSlices(rows);
   const grad = Tensor.empty([layout.params]);
-  const partial = chunks === 1 ? grad : Tensor.empty([chunks, layout.params]);
+  const partial = Tensor.empty([slices, layout.params]);
   for (let l = 0; l + 1 < widths.length; l++) {
     const [n_in, n_out] = [widths[l], widths[l + 1]];
     const input = l === 0 ? x : hidden;
@@ -67,10 +70,8 @@ function weightGradient(x: Tensor, hidden: Tensor, dz: Tensor, shape: FusedMlpSh
       weightPartialGrid(n_out, n_in, chunks),
     );
   }
-  if (partial !== grad) {
-    runtime().dispatch(fusedMlpPartialSum, undefined, [partial.view, grad.view], { count: layout.params, chunks }, layout.params);
-    partial.dispose();
-  }
+  runtime().dispatch(fusedMlpPartialSum, undefined, [partial.view, grad.view], { count: layout.params, chunks: slices }, layout.params);
+  partial.dispose();
   return grad;
 }
 
@@ -91,7 +92,7 @@ const fusedMlpOp = defineOp({
       { layers, outputActivation },
       [x.view, weights.view, y.view, hidden.view],
       fusedMlpParams(rows, widths),
-      rows,
+      fusedMlpThreads(rows),
     );
     ctx.save(x, weights, y);
     ctx.own(hidden);
@@ -112,7 +113,7 @@ const fusedMlpOp = defineOp({
       { layers: widths.length - 1, outputActivation, inputGrad },
       [weights.view, y.view, dy.view, hidden.view, dz.view, dx.view],
       fusedMlpParams(rows, widths),
-      rows,
+      fusedMlpThreads(rows),
     );
     if (!inputGrad) dx.dispose();
     if (!weightGrad) dz.dispose();

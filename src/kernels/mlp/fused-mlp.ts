@@ -18,9 +18,10 @@
  *                             activations); writes every dZ_l, and dX = W_0ᵀ · dZ_0 when the input wants a gradient.
  *   fused_mlp_weight_partial  split-K weight (and bias) gradient of one layer: dW = dZᵀ · H, db = Σ_rows dZ. The
  *                             bias is treated as an extra input column of ones, so [out, in + 1] values per layer.
- *                             Thread per 4×4 block of (output, input) for one chunk of rows (grid.y = chunk); writes
- *                             partial[chunk, flat position of the parameter] (the flat weight layout).
- *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_chunks partial[chunk, i], in chunk order
+ *                             Workgroup per (4×4 block of (output, input), chunk of rows); each lane sums every
+ *                             64th row of the chunk and writes its own slice, partial[slice, flat position] (the
+ *                             flat weight layout).
+ *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_slices partial[slice, i], in slice order
  *                             (deterministic: no atomics).
  *
  * Activation layouts: x [rows, in], y / dY [rows, out] row-major (the op's interface). The stored activations
@@ -91,9 +92,35 @@ export function checkMlpWidths(widths: readonly number[], who: string): void {
   }
 }
 
-const rowIndex = `let row = gid.x + gid.y * groups.x * ${WORKGROUP}u;`;
+/** Rows per thread: r, r + 64, r + 128, r + 192 (so each lane of a workgroup reads consecutive addresses). */
+export const ROWS_PER_THREAD = 4;
+
+/**
+ * Row mapping shared by the two row kernels: workgroup g owns rows [256g, 256g + 256), thread lid the rows
+ * 256g + lid + 64q (q = 0…3), held as a vec4u; out-of-range rows are clamped for loading and masked for storing.
+ * Helpers: `load4(buffer, index expression of one row 'R')` and `store4(buffer, index expression of 'R', value)`.
+ */
+const rowMapping = `var<private> rows_q: vec4u;    // this thread's four rows, clamped to the last row
+var<private> valid_q: vec4<bool>;  // which of them exist`;
+const rowSetup = `let group = wid.x + wid.y * groups.x;
+  let first = group * ${WORKGROUP * ROWS_PER_THREAD}u + lid;
+  if (first >= p.rows) { return; }
+  let unclamped = vec4u(first) + vec4u(0u, ${WORKGROUP}u, ${2 * WORKGROUP}u, ${3 * WORKGROUP}u);
+  rows_q = min(unclamped, vec4u(p.rows - 1u));
+  valid_q = unclamped < vec4u(p.rows);`;
 const entry = `@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u)`;
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32)`;
+/** A vec4 over the thread's four rows of buffer[index(R)], R standing for the row. */
+const load4 = (buffer: string, index: (row: string) => string): string =>
+  `vec4f(${['x', 'y', 'z', 'w'].map((c) => `${buffer}[${index(`rows_q.${c}`)}]`).join(', ')})`;
+/** Stores value[q] at buffer[index(row q)] for the rows that exist. */
+const store4 = (buffer: string, index: (row: string) => string, value: string): string =>
+  ['x', 'y', 'z', 'w'].map((c) => `if (valid_q.${c}) { ${buffer}[${index(`rows_q.${c}`)}] = ${value}.${c}; }`).join(' ');
+
+/** Workgroups for `rows` rows (the runtime folds the count into a 2-D grid). */
+export function fusedMlpThreads(rows: number): number {
+  return Math.ceil(rows / (WORKGROUP * ROWS_PER_THREAD)) * WORKGROUP;
+}
 
 /** At most this many layers (the widths w0 … w8 travel in Params). */
 export const MAX_FUSED_LAYERS = 8;
@@ -121,10 +148,8 @@ function offsetLets(layers: number): string {
   return lines.join('\n  ');
 }
 
-/** Four weight loads W[j_t, k] of rows j_t = j4 (clamped to the layer) at offset `base`, row length `n_in`. */
-const weightRows4 = (base: string, j4: string, n_in: string, k: string): string =>
-  `vec4f(weights[${base} + ${j4}.x * ${n_in} + ${k}], weights[${base} + ${j4}.y * ${n_in} + ${k}], ` +
-  `weights[${base} + ${j4}.z * ${n_in} + ${k}], weights[${base} + ${j4}.w * ${n_in} + ${k}])`;
+const T4 = [0, 1, 2, 3];
+const C4 = ['x', 'y', 'z', 'w'];
 
 export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: MlpOutputActivation }>({
   name: 'fused_mlp_forward',
@@ -144,21 +169,21 @@ export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: 
     const lines: string[] = [];
     for (let l = 0; l < layers; l++) {
       const last = l === layers - 1;
-      const input = l === 0 ? 'x[x_row + k]' : `hidden[(fo${l - 1} + k) * p.rows + row]`;
-      lines.push(`// layer ${l}: w${l} → w${l + 1}, ${last ? outputActivation : 'relu'}; outputs j = c…c+3 per iteration`);
+      const input = l === 0 ? load4('x', (r) => `${r} * p.w0 + k`) : load4('hidden', (r) => `(fo${l - 1} + k) * p.rows + ${r}`);
+      lines.push(`// layer ${l}: w${l} → w${l + 1}, ${last ? outputActivation : 'relu'}; z_t = output c+t of the four rows`);
       lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
       // The last chunk's padding outputs repeat output w−1: computed, never stored.
       lines.push(`  let j = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l + 1} - 1u));`);
-      lines.push(`  var z = vec4f(weights[bo${l} + j.x], weights[bo${l} + j.y], weights[bo${l} + j.z], weights[bo${l} + j.w]);`);
+      for (const t of T4) lines.push(`  var z${t} = vec4f(weights[bo${l} + j.${C4[t]}]);`);
+      for (const t of T4) lines.push(`  let w_row${t} = wo${l} + j.${C4[t]} * p.w${l};`);
       lines.push(`  for (var k = 0u; k < p.w${l}; k++) {`);
-      lines.push(`    z += ${input} * ${weightRows4(`wo${l}`, 'j', `p.w${l}`, 'k')};`);
+      lines.push(`    let a = ${input};`);
+      for (const t of T4) lines.push(`    z${t} += a * weights[w_row${t} + k];`);
       lines.push(`  }`);
-      if (!last) {
-        lines.push(`  let h = max(z, vec4f(0.0));`);
-        lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) { hidden[(fo${l} + c + t) * p.rows + row] = h[t]; }`);
-      } else {
-        lines.push(`  let out = ${outputActivation === 'sigmoid' ? '1.0 / (1.0 + exp(-z))' : 'z'};`);
-        lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) { y[y_row + c + t] = out[t]; }`);
+      for (const t of T4) {
+        const v = last ? (outputActivation === 'sigmoid' ? `(1.0 / (1.0 + exp(-z${t})))` : `z${t}`) : `max(z${t}, vec4f(0.0))`;
+        const target = last ? store4('y', (r) => `${r} * p.w${layers} + c + ${t}u`, 'v') : store4('hidden', (r) => `(fo${l} + c + ${t}u) * p.rows + ${r}`, 'v');
+        lines.push(`  if (c + ${t}u < p.w${l + 1}) { let v = ${v}; ${target} }`);
       }
       lines.push(`}`);
     }
@@ -170,13 +195,11 @@ ${paramsStruct}
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> hidden: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
+${rowMapping}
 
 ${entry} {
-  ${rowIndex}
-  if (row >= p.rows) { return; }
+  ${rowSetup}
   ${offsetLets(layers)}
-  let x_row = row * p.w0;
-  let y_row = row * p.w${layers};
   ${lines.join('\n  ')}
 }
 `;
@@ -204,36 +227,43 @@ export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation:
     const lines: string[] = [];
     lines.push(`// output layer ${L - 1}: dZ = dY${outputActivation === 'sigmoid' ? ' · y (1 − y)' : ''}`);
     lines.push(`for (var j = 0u; j < p.w${L}; j++) {`);
-    lines.push(
-      outputActivation === 'sigmoid'
-        ? `  let y_j = y[y_row + j];\n    dz[(fo${L - 1} + j) * p.rows + row] = dy[y_row + j] * y_j * (1.0 - y_j);`
-        : `  dz[(fo${L - 1} + j) * p.rows + row] = dy[y_row + j];`,
-    );
+    lines.push(`  let dy_j = ${load4('dy', (r) => `${r} * p.w${L} + j`)};`);
+    if (outputActivation === 'sigmoid') {
+      lines.push(`  let y_j = ${load4('y', (r) => `${r} * p.w${L} + j`)};`);
+      lines.push(`  let g = dy_j * y_j * (1.0 - y_j);`);
+    } else {
+      lines.push(`  let g = dy_j;`);
+    }
+    lines.push(`  ${store4('dz', (r) => `(fo${L - 1} + j) * p.rows + ${r}`, 'g')}`);
     lines.push(`}`);
-    // d[t] = dL/d(input c+t of layer l) = Σ_j dZ_l[j] · W_l[j, c+t]: four adjacent weights of row j.
+    // d_t = dL/d(input c+t of layer l) over the four rows = Σ_j dZ_l[j] · W_l[j, c+t].
     const backThrough = (l: number): string[] => [
       `  let k = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l} - 1u));`,
-      `  var d = vec4f(0.0);`,
+      ...T4.map((t) => `  var d${t} = vec4f(0.0);`),
       `  for (var j = 0u; j < p.w${l + 1}; j++) {`,
+      `    let g = ${load4('dz', (r) => `(fo${l} + j) * p.rows + ${r}`)};`,
       `    let w_j = wo${l} + j * p.w${l};`,
-      `    d += dz[(fo${l} + j) * p.rows + row] * vec4f(weights[w_j + k.x], weights[w_j + k.y], weights[w_j + k.z], weights[w_j + k.w]);`,
+      ...T4.map((t) => `    d${t} += g * weights[w_j + k.${C4[t]}];`),
       `  }`,
     ];
     for (let l = L - 2; l >= 0; l--) {
       lines.push(`// hidden layer ${l}: dZ = (W_${l + 1}ᵀ · dZ_${l + 1}) ⊙ [h > 0]`);
       lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
       lines.push(...backThrough(l + 1));
-      lines.push(`  for (var t = 0u; t < min(4u, p.w${l + 1} - c); t++) {`);
-      lines.push(`    let f = fo${l} + c + t;`);
-      lines.push(`    dz[f * p.rows + row] = select(0.0, d[t], hidden[f * p.rows + row] > 0.0);`);
-      lines.push(`  }`);
+      for (const t of T4) {
+        lines.push(`  if (c + ${t}u < p.w${l + 1}) {`);
+        lines.push(`    let f = fo${l} + c + ${t}u;`);
+        lines.push(`    let g = select(vec4f(0.0), d${t}, ${load4('hidden', (r) => `f * p.rows + ${r}`)} > vec4f(0.0));`);
+        lines.push(`    ${store4('dz', (r) => `f * p.rows + ${r}`, 'g')}`);
+        lines.push(`  }`);
+      }
       lines.push(`}`);
     }
     if (inputGrad) {
       lines.push('// dX = W_0ᵀ · dZ_0');
       lines.push(`for (var c = 0u; c < p.w0; c += 4u) {`);
       lines.push(...backThrough(0));
-      lines.push(`  for (var t = 0u; t < min(4u, p.w0 - c); t++) { dx[x_row + c + t] = d[t]; }`);
+      for (const t of T4) lines.push(`  if (c + ${t}u < p.w0) { ${store4('dx', (r) => `${r} * p.w0 + c + ${t}u`, `d${t}`)} }`);
       lines.push(`}`);
     }
     return /* wgsl */ `
@@ -246,13 +276,11 @@ ${paramsStruct}
 @group(0) @binding(4) var<storage, read_write> dz: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
+${rowMapping}
 
 ${entry} {
-  ${rowIndex}
-  if (row >= p.rows) { return; }
+  ${rowSetup}
   ${offsetLets(layers)}
-  let x_row = row * p.w0;
-  let y_row = row * p.w${layers};
   ${lines.join('\n  ')}
 }
 `;
@@ -260,11 +288,15 @@ ${entry} {
 });
 
 /**
- * Split-K gradient of one layer, dW[o, i] = Σ_r dZ[r, o] · H[r, i] and db[o] = Σ_r dZ[r, o], over one chunk of rows
- * per grid.y. Addresses: dZ[r, o] = dz[dz_offset + o·rows + r] (feature-major); H[r, i] = h[h_offset + r·h_row +
- * i·h_col] (row-major x: h_row = in, h_col = 1; feature-major hidden: h_row = 1, h_col = rows). Column i = n_in is
- * the bias (H = 1). The thread's 4×4 block of (o, i) is block index gid.x: o-block = b / i_blocks, i-block = b %
- * i_blocks. Out-of-range indices are clamped for loading and not stored.
+ * Split-K gradient of one layer, dW[o, i] = Σ_r dZ[r, o] · H[r, i] and db[o] = Σ_r dZ[r, o]. Addresses:
+ * dZ[r, o] = dz[dz_offset + o·rows + r] (feature-major); H[r, i] = h[h_offset + r·h_row + i·h_col] (row-major x:
+ * h_row = in, h_col = 1; feature-major hidden: h_row = 1, h_col = rows). Column i = n_in is the bias (H = 1).
+ *
+ * Thread mapping: workgroup (b, chunk) owns the 4×4 block b of (o, i) (o-block = b / i_blocks, i-block =
+ * b % i_blocks) and the rows [chunk·chunk_rows, (chunk+1)·chunk_rows); lane `lid` takes every 64th of those rows, so
+ * the lanes load consecutive addresses of dZ and of the hidden activations (vector loads on lavapipe) and no lane
+ * talks to another: each writes its own sums as one slice, partial[(chunk·64 + lid)·param_count + flat position],
+ * and fused_mlp_partial_sum adds the slices. Out-of-range o, i are clamped for loading and not stored.
  */
 export const fusedMlpWeightPartial = defineKernel({
   name: 'fused_mlp_weight_partial',
@@ -288,7 +320,7 @@ export const fusedMlpWeightPartial = defineKernel({
   ],
   workgroupSize: WORKGROUP,
   wgsl: () => /* wgsl */ `
-// fused_mlp_weight_partial: dW, db of one layer over one chunk of rows, a 4×4 (output, input) block per thread.
+// fused_mlp_weight_partial: dW, db of one layer, a 4×4 (output, input) block per workgroup, rows split over lanes.
 struct Params {
   rows: u32, chunk_rows: u32, n_out: u32, n_in: u32, dz_offset: u32, h_offset: u32, h_row: u32, h_col: u32,
   w_offset: u32, b_offset: u32, param_count: u32,
@@ -299,15 +331,14 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i_blocks = (p.n_in + 4u) / 4u;           // n_in + 1 columns (the last one is the bias)
-  let block = gid.x;
+  let block = wid.x;
   if (block >= i_blocks * ((p.n_out + 3u) / 4u)) { return; }
   let o0 = (block / i_blocks) * 4u;
   let i0 = (block % i_blocks) * 4u;
-  let chunk = wg.y;
-  let r_begin = chunk * p.chunk_rows;
-  let r_end = min(p.rows, r_begin + p.chunk_rows);
+  let chunk = wid.y;
+  let r_end = min(p.rows, (chunk + 1u) * p.chunk_rows);
 
   let o = min(vec4u(o0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.n_out - 1u));
   let i = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
@@ -320,7 +351,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var r = r_begin; r < r_end; r++) {
+  for (var r = chunk * p.chunk_rows + lid; r < r_end; r += ${WORKGROUP}u) {
     let dz_r = vec4f(dz[dz_col.x + r], dz[dz_col.y + r], dz[dz_col.z + r], dz[dz_col.w + r]);
     let h_at = h_col + vec4u(r * p.h_row);
     let h_r = select(vec4f(1.0), vec4f(h[h_at.x], h[h_at.y], h[h_at.z], h[h_at.w]), is_weight);
@@ -331,7 +362,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
   }
 
   let acc = array<vec4f, 4>(acc0, acc1, acc2, acc3);
-  let base = chunk * p.param_count;
+  let base = (chunk * ${WORKGROUP}u + lid) * p.param_count;
   for (var a = 0u; a < 4u; a++) {
     let out_index = o0 + a;
     if (out_index >= p.n_out) { break; }
@@ -346,7 +377,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: ve
 `,
 });
 
-/** grad[i] = Σ_c partial[c · count + i], c = 0 … chunks − 1 in order. Thread per parameter. */
+/** grad[i] = Σ_s partial[s · count + i], slices s = 0 … chunks − 1 in order. Thread per parameter. */
 export const fusedMlpPartialSum = defineKernel({
   name: 'fused_mlp_partial_sum',
   bindings: [
@@ -365,7 +396,8 @@ struct Params { count: u32, chunks: u32 }
 @group(0) @binding(1) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-${entry} {
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.count) { return; }
   var total = 0.0;
@@ -377,13 +409,18 @@ ${entry} {
 
 /** Rows per split-K chunk: enough chunks to occupy every core, few enough that the partials stay small. */
 export function splitKChunkRows(rows: number): number {
-  return Math.max(256, Math.ceil(rows / 64));
+  // Each lane sums ≥ 256 rows (chunk_rows / 64) and there are at most 4 chunks (so 256 slices of partials).
+  return Math.max(WORKGROUP * 256, Math.ceil(rows / 4));
+}
+
+/** Slices of partial sums (one per lane per chunk) for `rows` rows. */
+export function splitKSlices(rows: number): number {
+  return Math.max(1, Math.ceil(rows / splitKChunkRows(rows))) * WORKGROUP;
 }
 
 /** Workgroups of fused_mlp_weight_partial for one layer. */
 export function weightPartialGrid(n_out: number, n_in: number, chunks: number): [number, number, number] {
-  const blocks = Math.ceil(n_out / 4) * Math.ceil((n_in + 1) / 4);
-  return [Math.ceil(blocks / WORKGROUP), chunks, 1];
+  return [Math.ceil(n_out / 4) * Math.ceil((n_in + 1) / 4), chunks, 1];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
