@@ -1,6 +1,6 @@
 /**
  * `FusedMLP`: an MLP of small widths (each ≤ 64) run by the fused kernels (src/kernels/mlp/fused-mlp.ts): one
- * dispatch for the forward through every layer, activations kept in registers. It owns one flat parameter
+ * dispatch for the forward through every layer (see there for where it stands against MLP). It owns one flat parameter
  * 'weights' (per layer W [out, in] row-major, then b [out]; `mlpLayout(widths)` gives the offsets) and initialises
  * each layer exactly as `Linear` does (torch's kaiming-uniform(a = √5) weight, uniform(±1/√in) bias, drawn in the
  * same order), so `new FusedMLP(widths, { rng })` and `new MLP(widths, { rng })` start from the same function.

@@ -1,19 +1,23 @@
 /**
  * Fully fused small MLP (every width ≤ 64): y = act_out(W_{L−1} · relu(… relu(W_0 · x + b_0) …) + b_{L−1}).
  *
- * The network's shape is structural (compile-time consts): `widths` = [in, hidden…, out] (layer l maps widths[l] →
- * widths[l+1]), hidden activation relu, output activation none or sigmoid. The row count is a Param.
+ * Structural (compile-time consts): the layer count (1…8), hidden activation relu, output activation none or
+ * sigmoid. The widths [in, hidden…, out] (layer l maps w_l → w_{l+1}) travel in Params with the row count, so one
+ * pipeline serves every width. (A first version baked the widths in and unrolled every layer fully, activations as
+ * named registers: lavapipe took 2–3 minutes to compile [32 → 64 → 16]. The loops below compile in about a second.)
  *
  * Flat weight buffer (one tensor holds every parameter), per layer in order: W_l [out_l, in_l] row-major (torch's
- * Linear layout), then b_l [out_l]. `mlpLayout(widths)` gives the offsets.
+ * Linear layout), then b_l [out_l]. `mlpLayout(widths)` gives the offsets; the kernels recompute them from Params.
  *
- *   fused_mlp_forward         thread per row. The row's activations never leave the thread: the generated code is
- *                             fully unrolled over every layer, so each activation is a named SSA value (registers,
- *                             no private-array indexing) and each weight a load from a constant, lane-uniform
- *                             address (a broadcast on lavapipe, where lanes are invocations; a uniform load on GPUs).
- *                             No workgroup memory and no barriers: measured the better choice on lavapipe. When
- *                             training (const `store`) every hidden activation is written to `hidden` for backward.
- *   fused_mlp_backward        thread per row, the layers in reverse: dZ_{L−1} = dY ⊙ act_out'(y), then for each
+ *   fused_mlp_forward         four rows per thread (rows r, r+64, r+128, r+192 of a 256-row workgroup tile, as a
+ *                             vec4), all layers in one dispatch. Per layer a loop over blocks of 8 outputs, inside
+ *                             it a loop over the inputs: one lane-uniform weight load feeds the four rows (a
+ *                             broadcast on lavapipe, whose SIMD lanes are invocations), and the inputs are
+ *                             lane-contiguous loads. Each layer's activations go to `hidden` (the scratch between
+ *                             layers, kept for backward when training), so nothing is indexed dynamically in private
+ *                             memory. No workgroup memory and no barriers (expensive on lavapipe). The
+ *                             `var<workgroup>` 32-row-tile variant for real GPUs is not written yet.
+ *   fused_mlp_backward        same row mapping, the layers in reverse (blocks of 8 inputs per iteration): dZ_{L−1} = dY ⊙ act_out'(y), then for each
  *                             hidden layer dZ_l = (W_{l+1}ᵀ · dZ_{l+1}) ⊙ [h_l > 0] (relu' from the stored
  *                             activations); writes every dZ_l, and dX = W_0ᵀ · dZ_0 when the input wants a gradient.
  *   fused_mlp_weight_partial  split-K weight (and bias) gradient of one layer: dW = dZᵀ · H, db = Σ_rows dZ. The
@@ -34,7 +38,7 @@ import { defineKernel } from '../runtime/kernel.ts';
 export type MlpOutputActivation = 'none' | 'sigmoid';
 
 export interface FusedMlpShape {
-  /** [in, hidden…, out]; every width 1…64, at least one layer. */
+  /** [in, hidden…, out]; every width 1…64, 1…8 layers. */
   widths: readonly number[];
   outputActivation: MlpOutputActivation;
 }
@@ -148,8 +152,9 @@ function offsetLets(layers: number): string {
   return lines.join('\n  ');
 }
 
-const T4 = [0, 1, 2, 3];
-const C4 = ['x', 'y', 'z', 'w'];
+/** Outputs per loop iteration in the forward (inputs in the backward): each weight load feeds four rows. */
+const BLOCK = 8;
+const TB = Array.from({ length: BLOCK }, (_, t) => t);
 
 export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: MlpOutputActivation }>({
   name: 'fused_mlp_forward',
@@ -171,16 +176,16 @@ export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: 
       const last = l === layers - 1;
       const input = l === 0 ? load4('x', (r) => `${r} * p.w0 + k`) : load4('hidden', (r) => `(fo${l - 1} + k) * p.rows + ${r}`);
       lines.push(`// layer ${l}: w${l} → w${l + 1}, ${last ? outputActivation : 'relu'}; z_t = output c+t of the four rows`);
-      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
-      // The last chunk's padding outputs repeat output w−1: computed, never stored.
-      lines.push(`  let j = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l + 1} - 1u));`);
-      for (const t of T4) lines.push(`  var z${t} = vec4f(weights[bo${l} + j.${C4[t]}]);`);
-      for (const t of T4) lines.push(`  let w_row${t} = wo${l} + j.${C4[t]} * p.w${l};`);
+      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += ${BLOCK}u) {`);
+      // The last block's padding outputs repeat output w−1: computed, never stored.
+      for (const t of TB) lines.push(`  let j${t} = min(c + ${t}u, p.w${l + 1} - 1u);`);
+      for (const t of TB) lines.push(`  var z${t} = vec4f(weights[bo${l} + j${t}]);`);
+      for (const t of TB) lines.push(`  let w_row${t} = wo${l} + j${t} * p.w${l};`);
       lines.push(`  for (var k = 0u; k < p.w${l}; k++) {`);
       lines.push(`    let a = ${input};`);
-      for (const t of T4) lines.push(`    z${t} += a * weights[w_row${t} + k];`);
+      for (const t of TB) lines.push(`    z${t} += a * weights[w_row${t} + k];`);
       lines.push(`  }`);
-      for (const t of T4) {
+      for (const t of TB) {
         const v = last ? (outputActivation === 'sigmoid' ? `(1.0 / (1.0 + exp(-z${t})))` : `z${t}`) : `max(z${t}, vec4f(0.0))`;
         const target = last ? store4('y', (r) => `${r} * p.w${layers} + c + ${t}u`, 'v') : store4('hidden', (r) => `(fo${l} + c + ${t}u) * p.rows + ${r}`, 'v');
         lines.push(`  if (c + ${t}u < p.w${l + 1}) { let v = ${v}; ${target} }`);
@@ -238,19 +243,19 @@ export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation:
     lines.push(`}`);
     // d_t = dL/d(input c+t of layer l) over the four rows = Σ_j dZ_l[j] · W_l[j, c+t].
     const backThrough = (l: number): string[] => [
-      `  let k = min(vec4u(c) + vec4u(0u, 1u, 2u, 3u), vec4u(p.w${l} - 1u));`,
-      ...T4.map((t) => `  var d${t} = vec4f(0.0);`),
+      ...TB.map((t) => `  let k${t} = min(c + ${t}u, p.w${l} - 1u);`),
+      ...TB.map((t) => `  var d${t} = vec4f(0.0);`),
       `  for (var j = 0u; j < p.w${l + 1}; j++) {`,
       `    let g = ${load4('dz', (r) => `(fo${l} + j) * p.rows + ${r}`)};`,
       `    let w_j = wo${l} + j * p.w${l};`,
-      ...T4.map((t) => `    d${t} += g * weights[w_j + k.${C4[t]}];`),
+      ...TB.map((t) => `    d${t} += g * weights[w_j + k${t}];`),
       `  }`,
     ];
     for (let l = L - 2; l >= 0; l--) {
       lines.push(`// hidden layer ${l}: dZ = (W_${l + 1}ᵀ · dZ_${l + 1}) ⊙ [h > 0]`);
-      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += 4u) {`);
+      lines.push(`for (var c = 0u; c < p.w${l + 1}; c += ${BLOCK}u) {`);
       lines.push(...backThrough(l + 1));
-      for (const t of T4) {
+      for (const t of TB) {
         lines.push(`  if (c + ${t}u < p.w${l + 1}) {`);
         lines.push(`    let f = fo${l} + c + ${t}u;`);
         lines.push(`    let g = select(vec4f(0.0), d${t}, ${load4('hidden', (r) => `f * p.rows + ${r}`)} > vec4f(0.0));`);
@@ -261,9 +266,9 @@ export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation:
     }
     if (inputGrad) {
       lines.push('// dX = W_0ᵀ · dZ_0');
-      lines.push(`for (var c = 0u; c < p.w0; c += 4u) {`);
+      lines.push(`for (var c = 0u; c < p.w0; c += ${BLOCK}u) {`);
       lines.push(...backThrough(0));
-      for (const t of T4) lines.push(`  if (c + ${t}u < p.w0) { ${store4('dx', (r) => `${r} * p.w0 + c + ${t}u`, `d${t}`)} }`);
+      for (const t of TB) lines.push(`  if (c + ${t}u < p.w0) { ${store4('dx', (r) => `${r} * p.w0 + c + ${t}u`, `d${t}`)} }`);
       lines.push(`}`);
     }
     return /* wgsl */ `
