@@ -22,7 +22,7 @@
  *                             activations); writes every dZ_l, and dX = W_0ᵀ · dZ_0 when the input wants a gradient.
  *   fused_mlp_weight_partial  split-K weight (and bias) gradient of one layer: dW = dZᵀ · H, db = Σ_rows dZ. The
  *                             bias is treated as an extra input column of ones, so [out, in + 1] values per layer.
- *                             Workgroup per (4×4 block of (output, input), chunk of rows); each lane sums every
+ *                             Workgroup per (8×4 block of (output, input), chunk of rows); each lane sums every
  *                             64th row of the chunk and writes its own slice, partial[slice, flat position] (the
  *                             flat weight layout).
  *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_slices partial[slice, i], in slice order
@@ -297,12 +297,15 @@ ${entry} {
  * dZ[r, o] = dz[dz_offset + o·rows + r] (feature-major); H[r, i] = h[h_offset + r·h_row + i·h_col] (row-major x:
  * h_row = in, h_col = 1; feature-major hidden: h_row = 1, h_col = rows). Column i = n_in is the bias (H = 1).
  *
- * Thread mapping: workgroup (b, chunk) owns the 4×4 block b of (o, i) (o-block = b / i_blocks, i-block =
+ * Thread mapping: workgroup (b, chunk) owns the 8×4 block b of (o, i) (o-block = b / i_blocks, i-block =
  * b % i_blocks) and the rows [chunk·chunk_rows, (chunk+1)·chunk_rows); lane `lid` takes every 64th of those rows, so
  * the lanes load consecutive addresses of dZ and of the hidden activations (vector loads on lavapipe) and no lane
  * talks to another: each writes its own sums as one slice, partial[(chunk·64 + lid)·param_count + flat position],
  * and fused_mlp_partial_sum adds the slices. Out-of-range o, i are clamped for loading and not stored.
  */
+/** Outputs per workgroup block of the weight gradient (inputs: 4). */
+const PARTIAL_OUTPUTS = 8;
+
 export const fusedMlpWeightPartial = defineKernel({
   name: 'fused_mlp_weight_partial',
   bindings: [
@@ -324,8 +327,10 @@ export const fusedMlpWeightPartial = defineKernel({
     { name: 'param_count', type: 'u32' },
   ],
   workgroupSize: WORKGROUP,
-  wgsl: () => /* wgsl */ `
-// fused_mlp_weight_partial: dW, db of one layer, a 4×4 (output, input) block per workgroup, rows split over lanes.
+  wgsl: () => {
+    const OT = Array.from({ length: PARTIAL_OUTPUTS }, (_, t) => t);
+    return /* wgsl */ `
+// fused_mlp_weight_partial: dW, db of one layer, a ${PARTIAL_OUTPUTS}×4 (output, input) block per workgroup, rows split over lanes.
 struct Params {
   rows: u32, chunk_rows: u32, n_out: u32, n_in: u32, dz_offset: u32, h_offset: u32, h_row: u32, h_col: u32,
   w_offset: u32, b_offset: u32, param_count: u32,
@@ -339,36 +344,26 @@ struct Params {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i_blocks = (p.n_in + 4u) / 4u;           // n_in + 1 columns (the last one is the bias)
   let block = wid.x;
-  if (block >= i_blocks * ((p.n_out + 3u) / 4u)) { return; }
-  let o0 = (block / i_blocks) * 4u;
+  if (block >= i_blocks * ((p.n_out + ${PARTIAL_OUTPUTS - 1}u) / ${PARTIAL_OUTPUTS}u)) { return; }
+  let o0 = (block / i_blocks) * ${PARTIAL_OUTPUTS}u;
   let i0 = (block % i_blocks) * 4u;
   let chunk = wid.y;
   let r_end = min(p.rows, (chunk + 1u) * p.chunk_rows);
 
-  let o = min(vec4u(o0) + vec4u(0u, 1u, 2u, 3u), vec4u(p.n_out - 1u));
   let i = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
   let is_weight = i < vec4u(p.n_in);
-  let i_clamped = min(i, vec4u(p.n_in - 1u));
-  let dz_col = vec4u(p.dz_offset) + o * p.rows;
-  let h_col = vec4u(p.h_offset) + i_clamped * p.h_col;
-
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
+  let h_col = vec4u(p.h_offset) + min(i, vec4u(p.n_in - 1u)) * p.h_col;
+  ${OT.map((t) => `let dz_col${t} = p.dz_offset + min(o0 + ${t}u, p.n_out - 1u) * p.rows;`).join('\n  ')}
+  ${OT.map((t) => `var acc${t} = vec4f(0.0);`).join('\n  ')}
   for (var r = chunk * p.chunk_rows + lid; r < r_end; r += ${WORKGROUP}u) {
-    let dz_r = vec4f(dz[dz_col.x + r], dz[dz_col.y + r], dz[dz_col.z + r], dz[dz_col.w + r]);
     let h_at = h_col + vec4u(r * p.h_row);
     let h_r = select(vec4f(1.0), vec4f(h[h_at.x], h[h_at.y], h[h_at.z], h[h_at.w]), is_weight);
-    acc0 += dz_r.x * h_r;
-    acc1 += dz_r.y * h_r;
-    acc2 += dz_r.z * h_r;
-    acc3 += dz_r.w * h_r;
+    ${OT.map((t) => `acc${t} += dz[dz_col${t} + r] * h_r;`).join('\n    ')}
   }
 
-  let acc = array<vec4f, 4>(acc0, acc1, acc2, acc3);
   let base = (chunk * ${WORKGROUP}u + lid) * p.param_count;
-  for (var a = 0u; a < 4u; a++) {
+  let acc = array<vec4f, ${PARTIAL_OUTPUTS}>(${OT.map((t) => `acc${t}`).join(', ')});
+  for (var a = 0u; a < ${PARTIAL_OUTPUTS}u; a++) {
     let out_index = o0 + a;
     if (out_index >= p.n_out) { break; }
     for (var b = 0u; b < 4u; b++) {
@@ -379,7 +374,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
   }
 }
-`,
+`;
+  },
 });
 
 /** grad[i] = Σ_s partial[s · count + i], slices s = 0 … chunks − 1 in order. Thread per parameter. */
@@ -425,7 +421,7 @@ export function splitKSlices(rows: number): number {
 
 /** Workgroups of fused_mlp_weight_partial for one layer. */
 export function weightPartialGrid(n_out: number, n_in: number, chunks: number): [number, number, number] {
-  return [Math.ceil(n_out / 4) * Math.ceil((n_in + 1) / 4), chunks, 1];
+  return [Math.ceil(n_out / PARTIAL_OUTPUTS) * Math.ceil((n_in + 1) / 4), chunks, 1];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
