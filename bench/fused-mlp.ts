@@ -7,7 +7,7 @@
  * For each network: forward (no grad) and forward + backward (input and parameter gradients, as in training),
  * median over interleaved rounds (MLP, FusedMLP, MLP, …) so that load from other processes hits both alike. Each
  * figure is wall ms and CPU ms of this process (lavapipe's workers run inside it; on a shared machine the CPU time
- * is the steadier figure). GPU work is awaited with onSubmittedWorkDone after sleeping 0.8 × the variant's last duration.
+ * is the steadier figure). GPU work is awaited with onSubmittedWorkDone after sleeping 0.8 × the variant's shortest duration so far.
  */
 import * as nd from '../src/index.ts';
 
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       }
       x.grad?.dispose();
       x.grad = null;
-      last[key] = wall;
+      last[key] = Math.min(wall, last[key] ?? Infinity);
       return { wall, cpu: (used.user + used.system) / 1000 };
     };
     const samples: Record<string, { wall: number[]; cpu: number[] }> = {};
@@ -68,7 +68,11 @@ async function main(): Promise<void> {
         for (const [vname, { module }] of Object.entries(variants)) {
           const key = `${vname} ${train ? 'fwd+bwd' : 'fwd'}`;
           const t = await run(key, module, train);
-          if (round < 0) continue; // warm-up: pipeline compilation, pool growth
+          if (round < 0) {
+            // Warm-up (pipeline compilation, pool growth): its duration would make the next sleeps far too long.
+            delete last[key];
+            continue;
+          }
           (samples[key] ??= { wall: [], cpu: [] }).wall.push(t.wall);
           samples[key].cpu.push(t.cpu);
         }

@@ -49,13 +49,12 @@ function weightGradient(x: Tensor, hidden: Tensor, dz: Tensor, shape: FusedMlpSh
   const partial = Tensor.empty([slices, layout.params]);
   for (let l = 0; l + 1 < widths.length; l++) {
     const [n_in, n_out] = [widths[l], widths[l + 1]];
-    const input = l === 0 ? x : hidden;
-    const inputAddress =
-      l === 0 ? { h_offset: 0, h_row: n_in, h_col: 1 } : { h_offset: layout.hidden[l - 1] * rows, h_row: 1, h_col: rows };
+    // Layer l's input, feature-major in \`hidden\` (x transposed at its head).
+    const inputAddress = { h_offset: l === 0 ? 0 : layout.hidden[l - 1] * rows, h_row: 1, h_col: rows };
     runtime().dispatch(
       fusedMlpWeightPartial,
       undefined,
-      [dz.view, input.view, partial.view],
+      [dz.view, hidden.view, partial.view],
       {
         rows,
         chunk_rows: chunkRows,
@@ -85,7 +84,7 @@ const fusedMlpOp = defineOp({
     if (rows === 0) return y;
     const layout = mlpLayout(widths);
     // The hidden activations: the forward's scratch, kept for backward when recording.
-    const hidden = Tensor.empty([Math.max(1, layout.hiddenFeatures), rows]);
+    const hidden = Tensor.empty([layout.hiddenFeatures, rows]);
     const layers = widths.length - 1;
     runtime().dispatch(
       fusedMlpForward,

@@ -13,9 +13,9 @@
  *                             vec4), all layers in one dispatch. Per layer a loop over blocks of 8 outputs, inside
  *                             it a loop over the inputs: one lane-uniform weight load feeds the four rows (a
  *                             broadcast on lavapipe, whose SIMD lanes are invocations), and the inputs are
- *                             lane-contiguous loads. Each layer's activations go to `hidden` (the scratch between
- *                             layers, kept for backward when training), so nothing is indexed dynamically in private
- *                             memory. No workgroup memory and no barriers (expensive on lavapipe). The
+ *                             lane-contiguous loads. x is first copied, transposed, into `hidden`, and each
+ *                             layer's activations go there too (the scratch between layers, kept for backward when
+ *                             training), so nothing is indexed dynamically in private memory. No workgroup memory and no barriers (expensive on lavapipe). The
  *                             `var<workgroup>` 32-row-tile variant for real GPUs is not written yet.
  *   fused_mlp_backward        same row mapping, the layers in reverse (blocks of 8 inputs per iteration): dZ_{L−1} = dY ⊙ act_out'(y), then for each
  *                             hidden layer dZ_l = (W_{l+1}ᵀ · dZ_{l+1}) ⊙ [h_l > 0] (relu' from the stored
@@ -29,7 +29,7 @@
  *                             (deterministic: no atomics).
  *
  * Activation layouts: x [rows, in], y / dY [rows, out] row-major (the op's interface). The stored activations
- * `hidden` and the gradients `dz` are feature-major, [features, rows] (feature f of row r at f·rows + r), one
+ * `hidden` (x, then each hidden layer's outputs) and the gradients `dz` are feature-major, [features, rows] (feature f of row r at f·rows + r), one
  * block per layer stacked along features: consecutive threads (rows) touch consecutive addresses, which is a
  * contiguous vector access for lavapipe's lanes and a coalesced one on GPUs.
  */
@@ -53,7 +53,10 @@ export interface MlpLayout {
   bias: number[];
   /** Total parameter count. */
   params: number;
-  /** Feature offset of hidden layer l's activations (outputs of layers 0…L−2) in `hidden` ([features, rows]). */
+  /**
+   * Feature offset of hidden layer l's activations (outputs of layers 0…L−2) in `hidden` ([features, rows]); the
+   * first in_0 features hold the input x, transposed.
+   */
   hidden: number[];
   hiddenFeatures: number;
   /** Feature offset of dZ_l (every layer) in `dz` ([features, rows]). */
@@ -67,7 +70,7 @@ export function mlpLayout(widths: readonly number[]): MlpLayout {
   const hidden: number[] = [];
   const dz: number[] = [];
   let params = 0;
-  let hiddenFeatures = 0;
+  let hiddenFeatures = widths[0];
   let dzFeatures = 0;
   for (let l = 0; l + 1 < widths.length; l++) {
     const [n_in, n_out] = [widths[l], widths[l + 1]];
@@ -172,9 +175,14 @@ export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: 
   workgroupSize: WORKGROUP,
   wgsl: ({ layers, outputActivation }) => {
     const lines: string[] = [];
+    // x's rows are strided for the lanes (gathers): copy them once, feature-major, into the head of \`hidden\`.
+    lines.push(`for (var k = 0u; k < p.w0; k++) {`);
+    lines.push(`  let v = ${load4('x', (r) => `${r} * p.w0 + k`)};`);
+    lines.push(`  ${store4('hidden', (r) => `k * p.rows + ${r}`, 'v')}`);
+    lines.push(`}`);
     for (let l = 0; l < layers; l++) {
       const last = l === layers - 1;
-      const input = l === 0 ? load4('x', (r) => `${r} * p.w0 + k`) : load4('hidden', (r) => `(fo${l - 1} + k) * p.rows + ${r}`);
+      const input = load4('hidden', (r) => `(${l === 0 ? '0u' : `p.w0 + fo${l - 1}`} + k) * p.rows + ${r}`);
       lines.push(`// layer ${l}: w${l} → w${l + 1}, ${last ? outputActivation : 'relu'}; z_t = output c+t of the four rows`);
       lines.push(`for (var c = 0u; c < p.w${l + 1}; c += ${BLOCK}u) {`);
       // The last block's padding outputs repeat output w−1: computed, never stored.
@@ -187,7 +195,7 @@ export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: 
       lines.push(`  }`);
       for (const t of TB) {
         const v = last ? (outputActivation === 'sigmoid' ? `(1.0 / (1.0 + exp(-z${t})))` : `z${t}`) : `max(z${t}, vec4f(0.0))`;
-        const target = last ? store4('y', (r) => `${r} * p.w${layers} + c + ${t}u`, 'v') : store4('hidden', (r) => `(fo${l} + c + ${t}u) * p.rows + ${r}`, 'v');
+        const target = last ? store4('y', (r) => `${r} * p.w${layers} + c + ${t}u`, 'v') : store4('hidden', (r) => `(p.w0 + fo${l} + c + ${t}u) * p.rows + ${r}`, 'v');
         lines.push(`  if (c + ${t}u < p.w${l + 1}) { let v = ${v}; ${target} }`);
       }
       lines.push(`}`);
@@ -258,7 +266,8 @@ export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation:
       for (const t of TB) {
         lines.push(`  if (c + ${t}u < p.w${l + 1}) {`);
         lines.push(`    let f = fo${l} + c + ${t}u;`);
-        lines.push(`    let g = select(vec4f(0.0), d${t}, ${load4('hidden', (r) => `f * p.rows + ${r}`)} > vec4f(0.0));`);
+        lines.push(`    let h = ${load4('hidden', (r) => `(p.w0 + f) * p.rows + ${r}`)};`);
+        lines.push(`    let g = select(vec4f(0.0), d${t}, h > vec4f(0.0));`);
         lines.push(`    ${store4('dz', (r) => `f * p.rows + ${r}`, 'g')}`);
         lines.push(`  }`);
       }
