@@ -67,6 +67,22 @@ describe('fusedMlp', () => {
     w.dispose();
   });
 
+  it('takes zero rows: empty output, zero weight gradient', async () => {
+    const shape: FusedMlpShape = { widths: [3, 4, 2], outputActivation: 'none' };
+    const x = nd.zeros([0, 3]);
+    const w = nd.ones([mlpLayout(shape.widths).params]);
+    x.requiresGrad = true;
+    w.requiresGrad = true;
+    const y = nd.scope(() => {
+      const out = nd.fusedMlp(x, w, shape);
+      nd.backward(out, nd.zeros([0, 2]));
+      return out;
+    });
+    expect(y.shape).toEqual([0, 2]);
+    expect(Array.from(await w.grad!.data())).toEqual(new Array(mlpLayout(shape.widths).params).fill(0));
+    for (const t of [x, w, y]) t.dispose();
+  });
+
   it('names the op, the shapes and the problem on bad input', () => {
     const shape: FusedMlpShape = { widths: [3, 4, 2], outputActivation: 'none' };
     nd.scope(() => {

@@ -81,7 +81,6 @@ const fusedMlpOp = defineOp({
     const rows = x.shape[0];
     const { widths, outputActivation } = shape;
     const y = Tensor.empty([rows, widths[widths.length - 1]]);
-    if (rows === 0) return y;
     const layout = mlpLayout(widths);
     // The hidden activations: the forward's scratch, kept for backward when recording.
     const hidden = Tensor.empty([layout.hiddenFeatures, rows]);
