@@ -28,6 +28,15 @@
  *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_slices partial[slice, i], in slice order
  *                             (deterministic: no atomics).
  *
+ * Measured on lavapipe (2-core EPYC, shared machine; `npx tsx bench/fused-mlp.ts`, 65536 rows, medians of 9
+ * interleaved rounds, CPU ms of the process, several runs), against `MLP` (one register-blocked matmul per layer):
+ *   density [32 → 64 → 16]      forward 0.9–1.4× MLP's time, forward + backward (with dX) 0.95–1.2×
+ *   colour  [31 → 64 → 64 → 3]  forward 1.0–1.4×, forward + backward 1.2–1.5×
+ * So on lavapipe fusing gains nothing: activations of 64 × 65536 floats stay in the CPU's caches between the
+ * matmul dispatches anyway, a dispatch costs ~20 µs, and the matmul kernel's 12-row × 16-column register blocks
+ * reuse each load more than a row loop can. HashField keeps `MLP`. The fused path is meant for real GPUs, where
+ * launch and memory round trips dominate: untimed there so far.
+ *
  * Activation layouts: x [rows, in], y / dY [rows, out] row-major (the op's interface). The stored activations
  * `hidden` (x, then each hidden layer's outputs) and the gradients `dz` are feature-major, [features, rows] (feature f of row r at f·rows + r), one
  * block per layer stacked along features: consecutive threads (rows) touch consecutive addresses, which is a
@@ -156,7 +165,7 @@ function offsetLets(layers: number): string {
 }
 
 /** Outputs per loop iteration in the forward (inputs in the backward): each weight load feeds four rows. */
-const BLOCK = 8;
+const BLOCK = 16;
 const TB = Array.from({ length: BLOCK }, (_, t) => t);
 
 export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: MlpOutputActivation }>({
@@ -191,7 +200,9 @@ export const fusedMlpForward = defineKernel<{ layers: number; outputActivation: 
       for (const t of TB) lines.push(`  let w_row${t} = wo${l} + j${t} * p.w${l};`);
       lines.push(`  for (var k = 0u; k < p.w${l}; k++) {`);
       lines.push(`    let a = ${input};`);
-      for (const t of TB) lines.push(`    z${t} += a * weights[w_row${t} + k];`);
+      // Loads first, then the FMAs (interleaving them was slower for matmul-blocked on lavapipe).
+      for (const t of TB) lines.push(`    let w${t} = weights[w_row${t} + k];`);
+      for (const t of TB) lines.push(`    z${t} += a * w${t};`);
       lines.push(`  }`);
       for (const t of TB) {
         const v = last ? (outputActivation === 'sigmoid' ? `(1.0 / (1.0 + exp(-z${t})))` : `z${t}`) : `max(z${t}, vec4f(0.0))`;
@@ -256,7 +267,8 @@ export const fusedMlpBackward = defineKernel<{ layers: number; outputActivation:
       `  for (var j = 0u; j < p.w${l + 1}; j++) {`,
       `    let g = ${load4('dz', (r) => `(fo${l} + j) * p.rows + ${r}`)};`,
       `    let w_j = wo${l} + j * p.w${l};`,
-      ...TB.map((t) => `    d${t} += g * weights[w_j + k${t}];`),
+      ...TB.map((t) => `    let w${t} = weights[w_j + k${t}];`),
+      ...TB.map((t) => `    d${t} += g * w${t};`),
       `  }`,
     ];
     for (let l = L - 2; l >= 0; l--) {
