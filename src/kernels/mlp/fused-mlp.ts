@@ -22,7 +22,7 @@
  *                             activations); writes every dZ_l, and dX = W_0ᵀ · dZ_0 when the input wants a gradient.
  *   fused_mlp_weight_partial  split-K weight (and bias) gradient of one layer: dW = dZᵀ · H, db = Σ_rows dZ. The
  *                             bias is treated as an extra input column of ones, so [out, in + 1] values per layer.
- *                             Workgroup per (8×4 block of (output, input), chunk of rows); each lane sums every
+ *                             Workgroup per (8×8 block of (output, input), chunk of rows); each lane sums every
  *                             64th row of the chunk and writes its own slice, partial[slice, flat position] (the
  *                             flat weight layout).
  *   fused_mlp_partial_sum     thread per parameter: grad[i] = Σ_slices partial[slice, i], in slice order
@@ -30,8 +30,8 @@
  *
  * Measured on lavapipe (2-core EPYC, shared machine; `npx tsx bench/fused-mlp.ts`, 65536 rows, medians of 9
  * interleaved rounds, CPU ms of the process, several runs), against `MLP` (one register-blocked matmul per layer):
- *   density [32 → 64 → 16]      forward 0.9–1.4× MLP's time, forward + backward (with dX) 0.95–1.2×
- *   colour  [31 → 64 → 64 → 3]  forward 1.0–1.4×, forward + backward 1.2–1.5×
+ *   density [32 → 64 → 16]      forward 0.85–1.4× MLP's CPU time, forward + backward (with dX) 0.95–1.2×
+ *   colour  [31 → 64 → 64 → 3]  forward 1.0–1.4×, forward + backward 1.15–1.55×
  * So on lavapipe fusing gains nothing: activations of 64 × 65536 floats stay in the CPU's caches between the
  * matmul dispatches anyway, a dispatch costs ~20 µs, and the matmul kernel's 12-row × 16-column register blocks
  * reuse each load more than a row loop can. HashField keeps `MLP`. The fused path is meant for real GPUs, where
@@ -318,14 +318,15 @@ ${entry} {
  * dZ[r, o] = dz[dz_offset + o·rows + r] (feature-major); H[r, i] = h[h_offset + r·h_row + i·h_col] (row-major x:
  * h_row = in, h_col = 1; feature-major hidden: h_row = 1, h_col = rows). Column i = n_in is the bias (H = 1).
  *
- * Thread mapping: workgroup (b, chunk) owns the 8×4 block b of (o, i) (o-block = b / i_blocks, i-block =
+ * Thread mapping: workgroup (b, chunk) owns the 8×8 block b of (o, i) (o-block = b / i_blocks, i-block =
  * b % i_blocks) and the rows [chunk·chunk_rows, (chunk+1)·chunk_rows); lane `lid` takes every 64th of those rows, so
  * the lanes load consecutive addresses of dZ and of the hidden activations (vector loads on lavapipe) and no lane
  * talks to another: each writes its own sums as one slice, partial[(chunk·64 + lid)·param_count + flat position],
  * and fused_mlp_partial_sum adds the slices. Out-of-range o, i are clamped for loading and not stored.
  */
-/** Outputs per workgroup block of the weight gradient (inputs: 4). */
+/** Outputs × inputs per workgroup block of the weight gradient (inputs a multiple of 4). */
 const PARTIAL_OUTPUTS = 8;
+const PARTIAL_INPUTS = 8;
 
 export const fusedMlpWeightPartial = defineKernel({
   name: 'fused_mlp_weight_partial',
@@ -350,8 +351,9 @@ export const fusedMlpWeightPartial = defineKernel({
   workgroupSize: WORKGROUP,
   wgsl: () => {
     const OT = Array.from({ length: PARTIAL_OUTPUTS }, (_, t) => t);
+    const IV = Array.from({ length: PARTIAL_INPUTS / 4 }, (_, v) => v);
     return /* wgsl */ `
-// fused_mlp_weight_partial: dW, db of one layer, a ${PARTIAL_OUTPUTS}×4 (output, input) block per workgroup, rows split over lanes.
+// fused_mlp_weight_partial: dW, db of one layer, a ${PARTIAL_OUTPUTS}×${PARTIAL_INPUTS} (output, input) block per workgroup, rows split over lanes.
 struct Params {
   rows: u32, chunk_rows: u32, n_out: u32, n_in: u32, dz_offset: u32, h_offset: u32, h_row: u32, h_col: u32,
   w_offset: u32, b_offset: u32, param_count: u32,
@@ -363,35 +365,37 @@ struct Params {
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i_blocks = (p.n_in + 4u) / 4u;           // n_in + 1 columns (the last one is the bias)
+  let i_blocks = (p.n_in + ${PARTIAL_INPUTS}u) / ${PARTIAL_INPUTS}u;  // n_in + 1 columns (the last one is the bias)
   let block = wid.x;
   if (block >= i_blocks * ((p.n_out + ${PARTIAL_OUTPUTS - 1}u) / ${PARTIAL_OUTPUTS}u)) { return; }
   let o0 = (block / i_blocks) * ${PARTIAL_OUTPUTS}u;
-  let i0 = (block % i_blocks) * 4u;
+  let i0 = (block % i_blocks) * ${PARTIAL_INPUTS}u;
   let chunk = wid.y;
   let r_end = min(p.rows, (chunk + 1u) * p.chunk_rows);
 
-  let i = vec4u(i0) + vec4u(0u, 1u, 2u, 3u);
-  let is_weight = i < vec4u(p.n_in);
-  let h_col = vec4u(p.h_offset) + min(i, vec4u(p.n_in - 1u)) * p.h_col;
+  ${IV.map((v) => `let cols${v} = vec4u(i0 + ${4 * v}u) + vec4u(0u, 1u, 2u, 3u);
+  let is_weight${v} = cols${v} < vec4u(p.n_in);
+  let h_col${v} = vec4u(p.h_offset) + min(cols${v}, vec4u(p.n_in - 1u)) * p.h_col;`).join('\n  ')}
   ${OT.map((t) => `let dz_col${t} = p.dz_offset + min(o0 + ${t}u, p.n_out - 1u) * p.rows;`).join('\n  ')}
-  ${OT.map((t) => `var acc${t} = vec4f(0.0);`).join('\n  ')}
+  ${OT.flatMap((t) => IV.map((v) => `var acc${t}_${v} = vec4f(0.0);`)).join('\n  ')}
   for (var r = chunk * p.chunk_rows + lid; r < r_end; r += ${WORKGROUP}u) {
-    let h_at = h_col + vec4u(r * p.h_row);
-    let h_r = select(vec4f(1.0), vec4f(h[h_at.x], h[h_at.y], h[h_at.z], h[h_at.w]), is_weight);
-    ${OT.map((t) => `acc${t} += dz[dz_col${t} + r] * h_r;`).join('\n    ')}
+    // Loads first, then the FMAs.
+    ${IV.map((v) => `let h_at${v} = h_col${v} + vec4u(r * p.h_row);
+    let h_r${v} = select(vec4f(1.0), vec4f(h[h_at${v}.x], h[h_at${v}.y], h[h_at${v}.z], h[h_at${v}.w]), is_weight${v});`).join('\n    ')}
+    ${OT.map((t) => `let dz${t} = dz[dz_col${t} + r];`).join('\n    ')}
+    ${OT.flatMap((t) => IV.map((v) => `acc${t}_${v} += dz${t} * h_r${v};`)).join('\n    ')}
   }
 
   let base = (chunk * ${WORKGROUP}u + lid) * p.param_count;
-  let acc = array<vec4f, ${PARTIAL_OUTPUTS}>(${OT.map((t) => `acc${t}`).join(', ')});
+  let acc = array<vec4f, ${PARTIAL_OUTPUTS * IV.length}>(${OT.flatMap((t) => IV.map((v) => `acc${t}_${v}`)).join(', ')});
   for (var a = 0u; a < ${PARTIAL_OUTPUTS}u; a++) {
     let out_index = o0 + a;
     if (out_index >= p.n_out) { break; }
-    for (var b = 0u; b < 4u; b++) {
+    for (var b = 0u; b < ${PARTIAL_INPUTS}u; b++) {
       let in_index = i0 + b;
       if (in_index > p.n_in) { break; }
       let at = select(p.b_offset + out_index, p.w_offset + out_index * p.n_in + in_index, in_index < p.n_in);
-      partial[base + at] = acc[a][b];
+      partial[base + at] = acc[a * ${IV.length}u + b / 4u][b % 4u];
     }
   }
 }
@@ -442,7 +446,7 @@ export function splitKSlices(rows: number): number {
 
 /** Workgroups of fused_mlp_weight_partial for one layer. */
 export function weightPartialGrid(n_out: number, n_in: number, chunks: number): [number, number, number] {
-  return [Math.ceil(n_out / PARTIAL_OUTPUTS) * Math.ceil((n_in + 1) / 4), chunks, 1];
+  return [Math.ceil(n_out / PARTIAL_OUTPUTS) * Math.ceil((n_in + 1) / PARTIAL_INPUTS), chunks, 1];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
