@@ -21,7 +21,7 @@
  * rows and columns are loaded from clamped indices and not stored, so the K loop has no branches.
  */
 import { defineKernel } from '../runtime/kernel.ts';
-import { ACTIVATION_WGSL, type Activation } from './matmul.ts';
+import { ACTIVATION_WGSL, MATMUL_BINDINGS, MATMUL_PARAMS, type Activation } from './matmul.ts';
 
 export interface MatmulBlockedConsts {
   activation: Activation;
@@ -114,23 +114,8 @@ export const matmulBlockedKernel = defineKernel<MatmulBlockedConsts>({
     { activation: 'none', bias: false, rows: 12, vecs: 4, bVec4: true },
     { activation: 'relu', bias: true, rows: 4, vecs: 1, bVec4: false },
   ],
-  bindings: [
-    { name: 'a', access: 'read' },
-    { name: 'b', access: 'read' },
-    { name: 'bias', access: 'read' },
-    { name: 'c', access: 'rw' },
-  ],
-  params: [
-    { name: 'M', type: 'u32' },
-    { name: 'N', type: 'u32' },
-    { name: 'K', type: 'u32' },
-    { name: 'a_batch', type: 'u32' },
-    { name: 'a_row', type: 'u32' },
-    { name: 'a_col', type: 'u32' },
-    { name: 'b_batch', type: 'u32' },
-    { name: 'b_row', type: 'u32' },
-    { name: 'b_col', type: 'u32' },
-  ],
+  bindings: MATMUL_BINDINGS,
+  params: MATMUL_PARAMS,
   workgroupSize: THREADS,
   wgsl,
 });

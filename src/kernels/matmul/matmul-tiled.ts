@@ -18,7 +18,7 @@
  * one run) and tile_b[k][n], 2 × 16 × 64 f32 = 8 KiB.
  */
 import { defineKernel } from '../runtime/kernel.ts';
-import { ACTIVATION_WGSL, type Activation } from './matmul.ts';
+import { ACTIVATION_WGSL, MATMUL_BINDINGS, MATMUL_PARAMS, type Activation } from './matmul.ts';
 
 const TILE = 64;
 const DEPTH = 16;
@@ -26,23 +26,8 @@ const DEPTH = 16;
 export const matmulTiledKernel = defineKernel<{ activation: Activation; bias: boolean }>({
   name: 'matmul_tiled',
   variants: [{ activation: 'none', bias: false }, { activation: 'tanh', bias: true }],
-  bindings: [
-    { name: 'a', access: 'read' },
-    { name: 'b', access: 'read' },
-    { name: 'bias', access: 'read' },
-    { name: 'c', access: 'rw' },
-  ],
-  params: [
-    { name: 'M', type: 'u32' },
-    { name: 'N', type: 'u32' },
-    { name: 'K', type: 'u32' },
-    { name: 'a_batch', type: 'u32' },
-    { name: 'a_row', type: 'u32' },
-    { name: 'a_col', type: 'u32' },
-    { name: 'b_batch', type: 'u32' },
-    { name: 'b_row', type: 'u32' },
-    { name: 'b_col', type: 'u32' },
-  ],
+  bindings: MATMUL_BINDINGS,
+  params: MATMUL_PARAMS,
   workgroupSize: 256,
   wgsl: ({ activation, bias }) => /* wgsl */ `
 // matmul_tiled: C = ${ACTIVATION_WGSL[activation]('(A·B' + (bias ? ' + bias' : '') + ')')}; ${TILE}×${TILE} tiles, ${DEPTH}-deep K steps.

@@ -13,7 +13,7 @@
  * C is [batch, M, N] contiguous. Out-of-range rows and columns are loaded from a clamped index and not stored,
  * which keeps the inner loop free of branches.
  */
-import { defineKernel } from '../runtime/kernel.ts';
+import { defineKernel, type BindingSpec, type ParamSpec } from '../runtime/kernel.ts';
 
 export type Activation = 'none' | 'relu' | 'sigmoid' | 'tanh';
 
@@ -31,28 +31,36 @@ export const ACTIVATION_REF: Record<Activation, (v: number) => number> = {
   tanh: Math.tanh,
 };
 
+/**
+ * The binding table and scalar parameters shared by every matmul variant (generic, blocked, tiled): the op binds
+ * the same buffers and packs the same Params whichever kernel it picks.
+ */
+export const MATMUL_BINDINGS = [
+  { name: 'a', access: 'read' },
+  { name: 'b', access: 'read' },
+  { name: 'bias', access: 'read' },
+  { name: 'c', access: 'rw' },
+] as const satisfies readonly BindingSpec[];
+
+export const MATMUL_PARAMS = [
+  { name: 'M', type: 'u32' },
+  { name: 'N', type: 'u32' },
+  { name: 'K', type: 'u32' },
+  { name: 'a_batch', type: 'u32' },
+  { name: 'a_row', type: 'u32' },
+  { name: 'a_col', type: 'u32' },
+  { name: 'b_batch', type: 'u32' },
+  { name: 'b_row', type: 'u32' },
+  { name: 'b_col', type: 'u32' },
+] as const satisfies readonly ParamSpec[];
+
 const TILE = 32;
 
 export const matmulKernel = defineKernel<{ activation: Activation; bias: boolean }>({
   name: 'matmul',
   variants: [{ activation: 'none', bias: false }, { activation: 'relu', bias: true }],
-  bindings: [
-    { name: 'a', access: 'read' },
-    { name: 'b', access: 'read' },
-    { name: 'bias', access: 'read' },
-    { name: 'c', access: 'rw' },
-  ],
-  params: [
-    { name: 'M', type: 'u32' },
-    { name: 'N', type: 'u32' },
-    { name: 'K', type: 'u32' },
-    { name: 'a_batch', type: 'u32' },
-    { name: 'a_row', type: 'u32' },
-    { name: 'a_col', type: 'u32' },
-    { name: 'b_batch', type: 'u32' },
-    { name: 'b_row', type: 'u32' },
-    { name: 'b_col', type: 'u32' },
-  ],
+  bindings: MATMUL_BINDINGS,
+  params: MATMUL_PARAMS,
   workgroupSize: 64,
   wgsl: ({ activation, bias }) => /* wgsl */ `
 // matmul: C = ${ACTIVATION_WGSL[activation]('(A·B' + (bias ? ' + bias' : '') + ')')}; 4×4 outputs per thread.
