@@ -60,16 +60,17 @@ export const BINARY_OPS = {
 export type BinaryOpName = keyof typeof BINARY_OPS;
 
 const WORKGROUP = 64;
-const dimList = (prefix: string): string => Array.from({ length: MAX_RANK }, (_, k) => `${prefix}${k}`).join(', ');
+/** `prefix0, prefix1, …` (with `suffix` after each: struct members `dim0: u32, …`). */
+const dimList = (prefix: string, suffix = ''): string => Array.from({ length: MAX_RANK }, (_, k) => `${prefix}${k}${suffix}`).join(', ');
 const u32Params = (prefix: string) => Array.from({ length: MAX_RANK }, (_, k) => ({ name: `${prefix}${k}`, type: 'u32' as const }));
 
 const BINARY_PARAMS = [{ name: 'n', type: 'u32' as const }, { name: 'rank', type: 'u32' as const }, ...u32Params('dim'), ...u32Params('a_stride'), ...u32Params('b_stride')];
 
 const paramsStruct = `struct Params {
   n: u32, rank: u32,
-  ${dimList('dim').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${dimList('a_stride').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${dimList('b_stride').split(', ').map((m) => `${m}: u32`).join(', ')},
+  ${dimList('dim', ': u32')},
+  ${dimList('a_stride', ': u32')},
+  ${dimList('b_stride', ': u32')},
 }`;
 
 const indexFunction = (broadcast: boolean): string =>

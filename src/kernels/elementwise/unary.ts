@@ -87,7 +87,8 @@ fn pow_signed(x: f32, e: f32) -> f32 {
   return pow(x, e); // negative base, fractional exponent: undefined (NaN on most devices), as in IEEE pow
 }`;
 
-const dimList = (prefix: string): string => Array.from({ length: MAX_RANK }, (_, k) => `${prefix}${k}`).join(', ');
+/** `prefix0, prefix1, …` (with `suffix` after each: struct members `dim0: u32, …`). */
+const dimList = (prefix: string, suffix = ''): string => Array.from({ length: MAX_RANK }, (_, k) => `${prefix}${k}${suffix}`).join(', ');
 
 export const unaryForward = defineKernel<{ op: UnaryOpName; strided: boolean }>({
   name: 'unary_forward',
@@ -110,8 +111,8 @@ export const unaryForward = defineKernel<{ op: UnaryOpName; strided: boolean }>(
 // unary_forward(${op}${strided ? ', strided input' : ''}): y[i] = ${UNARY_OPS[op].wgsl}
 struct Params {
   n: u32, rank: u32, x_offset: u32,
-  ${dimList('dim').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${dimList('x_stride').split(', ').map((m) => `${m}: u32`).join(', ')},
+  ${dimList('dim', ': u32')},
+  ${dimList('x_stride', ': u32')},
   a: f32, b: f32,
 }
 @group(0) @binding(0) var<storage, read> x_in: array<f32>;

@@ -16,7 +16,8 @@ export type ReduceOp = 'sum' | 'max' | 'min';
 export const REDUCE_MAX_RANK = 6;
 const WORKGROUP = 64;
 
-const list = (prefix: string): string => Array.from({ length: REDUCE_MAX_RANK }, (_, k) => `${prefix}${k}`).join(', ');
+/** `prefix0, prefix1, …` (with `suffix` after each: struct members `out_dim0: u32, …`). */
+const list = (prefix: string, suffix = ''): string => Array.from({ length: REDUCE_MAX_RANK }, (_, k) => `${prefix}${k}${suffix}`).join(', ');
 const u32s = (prefix: string) => Array.from({ length: REDUCE_MAX_RANK }, (_, k) => ({ name: `${prefix}${k}`, type: 'u32' as const }));
 
 const IDENTITY: Record<ReduceOp, string> = { sum: '0.0', max: '-3.402823e38', min: '3.402823e38' };
@@ -47,10 +48,10 @@ export const reduceKernel = defineKernel<{ op: ReduceOp }>({
 // reduce(${op}) over a set of axes; see the header of reduce.ts for the mapping.
 struct Params {
   out_n: u32, chunks: u32, chunk_len: u32, reduce_n: u32, out_rank: u32, red_rank: u32,
-  ${list('out_dim').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${list('out_stride').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${list('red_dim').split(', ').map((m) => `${m}: u32`).join(', ')},
-  ${list('red_stride').split(', ').map((m) => `${m}: u32`).join(', ')},
+  ${list('out_dim', ': u32')},
+  ${list('out_stride', ': u32')},
+  ${list('red_dim', ': u32')},
+  ${list('red_stride', ': u32')},
   scale: f32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
