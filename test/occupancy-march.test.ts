@@ -9,7 +9,7 @@ import * as nd from '../src/index.ts';
 import { runtime } from '../src/kernels/runtime/runtime.ts';
 import { sampleDispatchArgs } from '../src/kernels/render/march.ts';
 import { occupancyCellPointsRef, occupancyPackRef, occupancyUpdateRef, updateSlots } from '../src/kernels/render/occupancy.ref.ts';
-import { marchRayRef, type MarchSettings } from '../src/kernels/render/march.ref.ts';
+import { DONE, marchRayRef, type MarchSettings } from '../src/kernels/render/march.ref.ts';
 import {
   compositeRaggedBackwardReference,
   compositeRaggedLossReference,
@@ -235,6 +235,42 @@ describe('ray marching with sample compaction', () => {
       grid.dispose();
     });
   }
+
+  it('a march resumed from end_step continues the same lattice (the iterative render)', async () => {
+    const R = 40;
+    const { origin, direction } = rayBatch(R, 77);
+    const bits = bitfieldOf(8 ** 3, (c) => (c * 2654435761) % 5 < 3);
+    const settings: MarchSettings = { resolution: 8, bound, dt: 0.02, maxSamples: 1000, seed: 0, jitter: false };
+    const whole = Array.from({ length: R }, (_, r) => marchRayRef(origin.subarray(r * 3, r * 3 + 3), direction.subarray(r * 3, r * 3 + 3), 0.5, 3.5, r, bits, settings));
+    const grid = gridWithBits(8, bound, bits);
+    const rays = { origin: nd.keep(nd.tensor(origin, [R, 3])), direction: nd.keep(nd.tensor(direction, [R, 3])), dirNorm: nd.keep(nd.zeros([R])) };
+    const near = nd.keep(nd.full([R], 0.5));
+    const far = nd.keep(nd.full([R], 3.5));
+    const pieces: number[][] = Array.from({ length: R }, () => []);
+    let start = new Uint32Array(R);
+    let rounds = 0;
+    while (start.some((k) => k !== DONE) && rounds < 100) {
+      const startStep = nd.keep(nd.tensor(start, [R], 'u32'));
+      const m = keepAll(nd.marchRays(rays, near, far, grid, { ...settings, maxSamples: 3, capacity: R * 3, startStep }));
+      const runs = await m.runs.data();
+      const z = await m.z.data();
+      for (let r = 0; r < R; r++) pieces[r].push(...z.subarray(runs[r * 2], runs[r * 2] + runs[r * 2 + 1]));
+      const next = Uint32Array.from(await m.endStep.data());
+      // The reference agrees on where each ray stops.
+      for (let r = 0; r < R; r++) {
+        const ref = marchRayRef(origin.subarray(r * 3, r * 3 + 3), direction.subarray(r * 3, r * 3 + 3), 0.5, 3.5, r, bits, { ...settings, maxSamples: 3 }, start[r]);
+        expect(next[r], `ray ${r} round ${rounds}`).toBe(ref.next);
+      }
+      start = next;
+      nd.disposeMarch(m);
+      startStep.dispose();
+      rounds += 1;
+    }
+    expect(rounds).toBeGreaterThan(3);
+    for (let r = 0; r < R; r++) expectClose(pieces[r], whole[r].z, 1e-5, 1e-5, `ray ${r} resumed samples`);
+    for (const t of [rays.origin, rays.direction, rays.dirNorm, near, far]) t.dispose();
+    grid.dispose();
+  });
 
   it('points exactly on cell boundaries belong to the upper cell', async () => {
     // bound 1, G 4 (cells of 0.5); a ray along +x at y = z = 0.25 enters at t = 2; with dt = 1 and no jitter the

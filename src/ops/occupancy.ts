@@ -132,6 +132,8 @@ export interface MarchOptions {
   /** Per-ray random lattice offset (training) or 0.5 (evaluation). */
   jitter: boolean;
   seed?: number;
+  /** [R] u32 lattice step each ray starts at (default 0; DONE = 0xFFFFFFFF skips the ray): resumes a march. */
+  startStep?: Tensor;
 }
 
 export interface MarchResult {
@@ -146,6 +148,8 @@ export interface MarchResult {
   count: Tensor;
   /** [1] u32: samples the rays asked for (> capacity means some rays were dropped). */
   requested: Tensor;
+  /** [R] u32: the lattice step to resume each ray from, or 0xFFFFFFFF when it left its range. */
+  endStep: Tensor;
 }
 
 /** Marches rays (with per-ray near/far [R] in z units) through the grid, emitting packed samples. No gradient. */
@@ -167,6 +171,10 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
   const dirs = Tensor.empty([capacity, 3]);
   const args = Tensor.empty([3], 'u32');
   const count = Tensor.empty([1], 'u32');
+  const endStep = Tensor.empty([R], 'u32');
+  const startStep = opts.startStep ?? Tensor.empty([R], 'u32');
+  if (!opts.startStep) rt.clear(startStep.view);
+  else if (startStep.size !== R || startStep.dtype !== 'u32') throw new Error(`marchRays: startStep must be u32 [${R}], got ${shapeString(startStep.shape)} ${startStep.dtype}`);
   rt.clear(requested.view);
   // Padding rows must hold finite values: the field runs over them and their (zero) gradients multiply them.
   for (const t of [z, delta, points, dirs]) rt.clear(t.view);
@@ -174,7 +182,7 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
     rt.dispatch(
       marchKernel,
       undefined,
-      [rays.origin.view, rays.direction.view, grid.bitfield.view, near.view, far.view, requested.view, runs.view, sampleRay.view, z.view, delta.view],
+      [rays.origin.view, rays.direction.view, grid.bitfield.view, near.view, far.view, startStep.view, requested.view, runs.view, sampleRay.view, z.view, delta.view, endStep.view],
       {
         rays: R, capacity, resolution: grid.resolution, bound: grid.bound, dt: opts.dt, max_samples: opts.maxSamples,
         seed: opts.seed ?? 0, jitter: opts.jitter ? 1 : 0,
@@ -186,11 +194,12 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
   rt.dispatchIndirect(samplePositions, undefined, [rays.origin.view, rays.direction.view, sampleRay.view, z.view, count.view, points.view, dirs.view], { capacity }, args.view);
   sampleRay.dispose();
   args.dispose();
-  return { runs, points, dirs, z, delta, count, requested };
+  if (!opts.startStep) startStep.dispose();
+  return { runs, points, dirs, z, delta, count, requested, endStep };
 }
 
 export function disposeMarch(m: MarchResult): void {
-  for (const t of [m.runs, m.points, m.dirs, m.z, m.delta, m.count, m.requested]) t.dispose();
+  for (const t of [m.runs, m.points, m.dirs, m.z, m.delta, m.count, m.requested, m.endStep]) t.dispose();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

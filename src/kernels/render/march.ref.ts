@@ -20,9 +20,13 @@ export interface RaySamples {
   z: number[];
   /** World-space interval of each sample (dt). */
   delta: number[];
+  /** The next lattice step to resume from, or DONE when the ray left its range. */
+  next: number;
 }
 
-export function marchRayRef(o: ArrayLike<number>, d: ArrayLike<number>, near: number, far: number, ray: number, bitfield: ArrayLike<number>, s: MarchSettings): RaySamples {
+export const DONE = 0xffffffff;
+
+export function marchRayRef(o: ArrayLike<number>, d: ArrayLike<number>, near: number, far: number, ray: number, bitfield: ArrayLike<number>, s: MarchSettings, startStep = 0): RaySamples {
   const norm = Math.hypot(d[0], d[1], d[2]);
   const unit = [d[0] / norm, d[1] / norm, d[2] / norm];
   let t0 = near * norm;
@@ -37,13 +41,17 @@ export function marchRayRef(o: ArrayLike<number>, d: ArrayLike<number>, near: nu
       t1 = -1;
     }
   }
-  const out: RaySamples = { z: [], delta: [] };
-  if (t0 >= t1) return out;
+  const out: RaySamples = { z: [], delta: [], next: DONE };
+  if (t0 >= t1 || startStep === DONE) return out;
   const u = s.jitter ? random01(s.seed, ray, 0) : 0.5;
   const size = (2 * s.bound) / s.resolution;
-  for (let k = 0; ; ) {
+  for (let k = startStep; ; ) {
     const t = t0 + (k + u) * s.dt;
-    if (t >= t1 || out.z.length >= s.maxSamples) break;
+    if (t >= t1) return out;
+    if (out.z.length >= s.maxSamples) {
+      out.next = k;
+      return out;
+    }
     const point = [0, 1, 2].map((a) => o[a] + t * unit[a]);
     // Points on the box's upper faces belong to the last cell (the kernel clamps).
     const cell = [0, 1, 2].map((a) => Math.min(s.resolution - 1, Math.max(0, Math.floor((point[a] + s.bound) / size))));
@@ -62,7 +70,6 @@ export function marchRayRef(o: ArrayLike<number>, d: ArrayLike<number>, near: nu
       k += Math.max(1, Math.ceil((exit - t) / s.dt - 1e-4));
     }
   }
-  return out;
 }
 
 export { cellIndexRef };

@@ -6,7 +6,9 @@
  * march_rays — thread per ray. The ray (origin o, direction d, unit d̂ = d/|d|) is clipped to the box
  * [−bound, bound]³ and to [near, far] (z units: a point is o + z·d, as in stratified sampling), giving a range
  * [t0, t1) of distance t = z·|d|. Candidate samples sit on the lattice t_k = t0 + (k + u)·dt (u: one random offset
- * per ray in training, 0.5 in evaluation). A candidate in an occupied cell is emitted and the walk moves one dt;
+ * per ray in training, 0.5 in evaluation); the walk starts at k = start_step[ray] (0 in training; rendering resumes
+ * rays that are still transparent, instant-ngp's iterative inference march) and writes where it stopped to
+ * end_step[ray]: the next lattice index, or 0xFFFFFFFF when the ray left its range (nothing more to march). A candidate in an occupied cell is emitted and the walk moves one dt;
  * a candidate in an empty cell jumps whole dt steps to the first lattice point past the cell's exit (so emitted
  * samples always lie on the ray's lattice). At most `max_samples` are emitted. The walk runs twice: first to count,
  * then — after one atomicAdd on `counter` allocated space for them — to write them. A ray whose run would
@@ -14,6 +16,7 @@
  *   runs [R, 2] u32: (offset, count) into the packed sample arrays (torch-ngp's `rays` layout)
  *   sample_ray [capacity] u32, sample_z [capacity] f32 (depth, z units), sample_delta [capacity] f32 (dt, world units)
  *   counter [1] u32: samples asked for (may exceed capacity; consumers clamp)
+ *   start_step [R] u32 (read), end_step [R] u32 (written)
  *
  * sample_dispatch_args — one thread: count = min(counter, capacity) → args [3] u32 = the workgroup grid covering
  * `count` threads (x ≤ 65535, folded into y), and count_out [1] u32, for dispatchWorkgroupsIndirect of per-sample
@@ -35,11 +38,13 @@ export const marchRays = defineKernel({
     { name: 'bitfield', access: 'read' },
     { name: 'near', access: 'read' },
     { name: 'far', access: 'read' },
+    { name: 'start_step', access: 'read' },
     { name: 'counter', access: 'rw' },
     { name: 'runs', access: 'rw' },
     { name: 'sample_ray', access: 'rw' },
     { name: 'sample_z', access: 'rw' },
     { name: 'sample_delta', access: 'rw' },
+    { name: 'end_step', access: 'rw' },
   ],
   params: [
     { name: 'rays', type: 'u32' },
@@ -60,12 +65,14 @@ struct Params { rays: u32, capacity: u32, resolution: u32, bound: f32, dt: f32, 
 @group(0) @binding(2) var<storage, read> bitfield: array<u32>;
 @group(0) @binding(3) var<storage, read> near: array<f32>;
 @group(0) @binding(4) var<storage, read> far: array<f32>;
-@group(0) @binding(5) var<storage, read_write> counter: array<atomic<u32>>;
-@group(0) @binding(6) var<storage, read_write> runs: array<u32>;
-@group(0) @binding(7) var<storage, read_write> sample_ray: array<u32>;
-@group(0) @binding(8) var<storage, read_write> sample_z: array<f32>;
-@group(0) @binding(9) var<storage, read_write> sample_delta: array<f32>;
-@group(0) @binding(10) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> start_step: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counter: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read_write> runs: array<u32>;
+@group(0) @binding(8) var<storage, read_write> sample_ray: array<u32>;
+@group(0) @binding(9) var<storage, read_write> sample_z: array<f32>;
+@group(0) @binding(10) var<storage, read_write> sample_delta: array<f32>;
+@group(0) @binding(11) var<storage, read_write> end_step: array<u32>;
+@group(0) @binding(12) var<uniform> p: Params;
 ${HASH_WGSL}
 
 struct Ray { o: vec3f, unit: vec3f, norm: f32, t0: f32, t1: f32 }
@@ -93,13 +100,18 @@ fn cell_exit(ray: Ray, cell: vec3i, t: f32) -> f32 {
   return exit;
 }
 
-// Walks the ray's lattice; writes samples at base.. when write is true. Returns the number of samples.
-fn walk(index: u32, ray: Ray, u: f32, write: bool, base: u32) -> u32 {
+const DONE: u32 = 0xffffffffu;
+struct Walked { count: u32, next: u32 }
+
+// Walks the ray's lattice from step k0; writes samples at base.. when write is true. Returns the number of samples
+// and the next lattice step (DONE past the ray's range).
+fn walk(index: u32, ray: Ray, u: f32, k0: u32, write: bool, base: u32) -> Walked {
   var n = 0u;
-  var k = 0.0;
+  var k = f32(k0);
   loop {
     let t = ray.t0 + (k + u) * p.dt;
-    if (t >= ray.t1 || n >= p.max_samples) { break; }
+    if (t >= ray.t1) { return Walked(n, DONE); }
+    if (n >= p.max_samples) { break; }
     let cell = cell_of(ray.o + t * ray.unit);
     if (occupied(cell)) {
       if (write) {
@@ -115,7 +127,7 @@ fn walk(index: u32, ray: Ray, u: f32, write: bool, base: u32) -> u32 {
       k += max(1.0, ceil((cell_exit(ray, cell, t) - t) / p.dt - 1e-4));
     }
   }
-  return n;
+  return Walked(n, u32(k));
 }
 
 @compute @workgroup_size(${WORKGROUP})
@@ -141,16 +153,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
   runs[index * 2u] = 0u;
   runs[index * 2u + 1u] = 0u;
-  if (t0 >= t1) { return; }
+  end_step[index] = DONE;
+  if (t0 >= t1 || start_step[index] == DONE) { return; }
   let ray = Ray(o, unit, norm, t0, t1);
   let u = select(0.5, random01(p.seed, index, 0u), p.jitter != 0u);
-  let count = walk(index, ray, u, false, 0u);
+  let walked = walk(index, ray, u, start_step[index], false, 0u);
+  let count = walked.count;
   if (count == 0u) { return; }
   let base = atomicAdd(&counter[0], count);
   if (base + count > p.capacity) { return; }
-  walk(index, ray, u, true, base);
+  walk(index, ray, u, start_step[index], true, base);
   runs[index * 2u] = base;
   runs[index * 2u + 1u] = count;
+  end_step[index] = walked.next;
 }
 `,
 });
