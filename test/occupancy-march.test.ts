@@ -178,6 +178,9 @@ describe('ray marching with sample compaction', () => {
       const totalExpected = expected.reduce((s, e) => s + e.z.length, 0);
       const capacity = c.capacity ?? Math.max(1, totalExpected + 13);
       const grid = gridWithBits(c.resolution, bound, bits);
+      // Poison the pool: the march's sample_ray buffer (the next of this size class) starts as out-of-range indices,
+      // as a reused buffer can; rows of overflowing rays must still come out finite.
+      nd.full([capacity], 0xffffffff, 'u32').dispose();
       const result = nd.scope(() => {
         const rays = { origin: nd.tensor(origin, [R, 3]), direction: nd.tensor(direction, [R, 3]), dirNorm: nd.zeros([R]) };
         const m = nd.marchRays(rays, nd.full([R], near), nd.full([R], far), grid, { ...settings, capacity });
@@ -221,6 +224,8 @@ describe('ray marching with sample compaction', () => {
           }
         }
       }
+      // Every row is finite (the field runs over all of them), including rows reserved by overflowing rays.
+      expect(points.every(Number.isFinite) && dirs.every(Number.isFinite), 'non-finite sample rows').toBe(true);
       // Padding rows past the count stay zero (finite inputs for the field).
       for (let s = count; s < capacity; s++) expect(points[s * 3] === 0 && dirs[s * 3] === 0 && z[s] === 0).toBe(true);
       if (c.capacity) {

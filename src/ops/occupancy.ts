@@ -177,7 +177,11 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
   else if (startStep.size !== R || startStep.dtype !== 'u32') throw new Error(`marchRays: startStep must be u32 [${R}], got ${shapeString(startStep.shape)} ${startStep.dtype}`);
   rt.clear(requested.view);
   // Padding rows must hold finite values: the field runs over them and their (zero) gradients multiply them.
-  for (const t of [z, delta, points, dirs]) rt.clear(t.view);
+  // sample_ray too: a ray whose run overflows the capacity leaves its reserved rows unwritten, and
+  // sample_positions still reads them (they lie below min(counter, capacity)); a stale index there would read
+  // outside `direction` and make 0/0 directions — NaN that reached the colour MLP's weights through dW = dZᵀ·X
+  // (0 · NaN), collapsing training to a constant colour.
+  for (const t of [sampleRay, z, delta, points, dirs]) rt.clear(t.view);
   if (R > 0) {
     rt.dispatch(
       marchKernel,

@@ -23,7 +23,8 @@
  * kernels: no readback.
  *
  * sample_positions — thread per sample s < count (dispatched indirectly): points[s] = o + z·d, dirs[s] = d̂ of its
- * ray. Rows past the count are never written (the caller zeroes them, so the field sees finite padding).
+ * ray. Rows past the count are never written (the caller zeroes them, so the field sees finite padding); rows a
+ * ray reserved but could not fill (capacity overflow) read the caller's zeroed sample_ray and stay finite.
  */
 import { defineKernel } from '../runtime/kernel.ts';
 import { HASH_WGSL } from './sampling.ts';
@@ -239,7 +240,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let o = vec3f(origin[r * 3u], origin[r * 3u + 1u], origin[r * 3u + 2u]);
   let d = vec3f(direction[r * 3u], direction[r * 3u + 1u], direction[r * 3u + 2u]);
   let point = o + sample_z[s] * d;
-  let unit = d / length(d);
+  // Rows reserved by a ray that overflowed are not part of any run: zero direction there, never 0/0.
+  let norm = length(d);
+  let unit = select(vec3f(0.0), d / norm, norm > 0.0);
   for (var a = 0u; a < 3u; a++) {
     points[s * 3u + a] = point[a];
     dirs[s * 3u + a] = unit[a];
