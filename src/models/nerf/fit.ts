@@ -128,6 +128,9 @@ export function samplePoints(rays: Rays, z: Tensor): { points: Tensor; dirs: Ten
   return { points, dirs };
 }
 
+/** Sample points per rendering chunk of the stratified path (activations stay well inside one binding). */
+const MAX_POINTS_PER_CHUNK = 1 << 16;
+
 export class NerfFitter {
   private readonly rng: Rng;
   private readonly background: Tensor;
@@ -288,6 +291,10 @@ export class NerfFitter {
       return image;
     }
     const pending: Promise<void>[] = [];
+    // Rays per chunk bounded by samples: a [points, width] activation must fit one storage binding (128 MiB on
+    // lavapipe), e.g. 4096 rays × 128 samples × 128 floats would not.
+    const samplesPerRay = o.coarseSamples + (this.fine ? o.fineSamples : 0);
+    chunk = Math.max(1, Math.min(chunk, Math.floor(MAX_POINTS_PER_CHUNK / samplesPerRay)));
     for (let start = 0; start < width * height; start += chunk) {
       const R = Math.min(chunk, width * height - start);
       const out = scope(() =>
