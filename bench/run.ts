@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training,hashgrid]`
+ * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training,hashgrid,nerf] [-- --fit-minutes M]`
  *
  * Prints, for the adapter in use: its FP32 ceiling (a pure-FMA kernel), matmul GFLOP/s for ours and the peers at
  * N = 256…2048, elementwise GB/s against a buffer copy, dispatch overhead, a small MLP training step and the
@@ -18,6 +18,7 @@ import { benchElementwise, type BandwidthRow } from './elementwise.ts';
 import { benchDispatch, type DispatchRow } from './dispatch.ts';
 import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
 import { benchHashGrid } from './hashgrid.ts';
+import { benchFitScene } from './nerf.ts';
 import { median } from './timing.ts';
 import { printTable, type Cell, type Table } from './report.ts';
 
@@ -25,10 +26,12 @@ interface Options {
   json: string | null;
   quick: boolean;
   only: Set<string> | null;
+  /** Training budget of each fit-scene run (the 'nerf' section). */
+  fitMinutes: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { json: null, quick: false, only: null };
+  const options: Options = { json: null, quick: false, only: null, fitMinutes: 1 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') {
@@ -36,8 +39,9 @@ function parseArgs(argv: string[]): Options {
       options.json = next && !next.startsWith('--') ? (i++, next) : join('bench', 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     } else if (arg === '--quick') options.quick = true;
     else if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(','));
+    else if (arg === '--fit-minutes') options.fitMinutes = Number(argv[++i]);
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training,hashgrid]');
+      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training,hashgrid,nerf] [--fit-minutes M]');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg}`);
   }
@@ -237,8 +241,32 @@ async function main(): Promise<void> {
     record.hashgrid = rows;
   }
 
+  // ---- fit-scene (NeRF building blocks, issue #3)
+  if (wants('nerf')) {
+    const minutes = options.quick ? Math.min(options.fitMinutes, 0.5) : options.fitMinutes;
+    const rows = benchFitScene(minutes, ['hash', 'mlp'], log);
+    show({
+      title: `fit-scene: ${minutes} min of training per backbone (procedural scene, 50 train / 10 held-out views)`,
+      note: 'PSNR on held-out views; curve = held-out PSNR at "train seconds/steps"; render = one held-out frame, marched/sampled as in training',
+      columns: ['variant', 'held-out dB', 'steps', 'train s', 'rays/s', 'render ms', 'frame', 'render 128² ms', 'dispatches/step', 'MB allocated', 'curve'],
+      rows: rows.map((r) => [r.variant, r.heldoutPsnr, r.steps, r.trainSeconds, r.raysPerSecond, r.renderMsPerFrame, r.frameSize, r.render128Ms, r.dispatchesPerStep, r.bytesAllocated / 2 ** 20, r.curve]),
+    });
+    record.nerf = { minutes, rows };
+    const hash = rows.find((r) => r.variant === 'hash');
+    if (hash) {
+      targets.push({
+        target: 'fit-scene hash: ≥ 30 dB held-out in ≤ 5 min',
+        measured: `${hash.heldoutPsnr.toFixed(2)} dB after ${hash.trainSeconds.toFixed(0)} s (${hash.steps} steps; --fit-minutes ${minutes})`,
+        verdict: minutes >= 5 || hash.heldoutPsnr >= 30 ? (hash.heldoutPsnr >= 30 ? 'pass' : 'FAIL') : 'info',
+      });
+      if (hash.render128Ms !== null) {
+        targets.push({ target: 'fit-scene hash: render 128×128 in ≤ 200 ms', measured: `${hash.render128Ms.toFixed(0)} ms`, verdict: hash.render128Ms <= 200 ? 'pass' : 'FAIL' });
+      }
+    }
+  }
+
   show({
-    title: 'summary: targets (engine issue #2)',
+    title: 'summary: targets (engine issues #2, #3)',
     columns: ['target', 'measured', 'verdict'],
     rows: targets.map((t) => [t.target, t.measured, t.verdict]),
   });
