@@ -6,7 +6,8 @@
  * same order), so `new FusedMLP(widths, { rng })` and `new MLP(widths, { rng })` start from the same function.
  * Hidden activation relu; output activation none or sigmoid.
  */
-import { mlpLayout, fusedMlp, type MlpOutputActivation } from '../ops/mlp.ts';
+import { mlpLayout, fusedMlp, mlpInfer, mlpInferSupported, type MlpOutputActivation } from '../ops/mlp.ts';
+import { isGradEnabled } from '../autograd/tape.ts';
 import { reshape } from '../ops/shape.ts';
 import { runtime } from '../kernels/runtime/runtime.ts';
 import { checkMlpWidths } from '../kernels/mlp/fused-mlp.ts';
@@ -57,9 +58,15 @@ export class FusedMLP extends Module {
     if (x.rank < 1 || x.shape[x.rank - 1] !== n_in) {
       throw new Error(`${this.describe()}: input ${shapeString(x.shape)} must end in ${n_in} features`);
     }
+    // Where nothing is recorded, CPU adapters take the unrolled forward-only kernel (mlp-infer.ts: 3–5× on lavapipe).
+    const recording = isGradEnabled() && (x.requiresGrad || this.weights.requiresGrad);
     const shape = { widths: this.widths, outputActivation: this.outputActivation };
-    if (x.rank === 2) return fusedMlp(x, this.weights, shape);
-    const y = fusedMlp(reshape(x, [-1, n_in]), this.weights, shape);
+    const run = (rows: Tensor): Tensor =>
+      !recording && mlpInferSupported(this.widths)
+        ? mlpInfer(rows, this.weights, { widths: this.widths, activation: 'relu', outputActivation: this.outputActivation })
+        : fusedMlp(rows, this.weights, shape);
+    if (x.rank === 2) return run(x);
+    const y = run(reshape(x, [-1, n_in]));
     return reshape(y, [...x.shape.slice(0, -1), this.widths[this.widths.length - 1]]);
   }
 }

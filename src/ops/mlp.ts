@@ -20,6 +20,14 @@ import {
   weightPartialGrid,
   type FusedMlpShape,
 } from '../kernels/mlp/fused-mlp.ts';
+import {
+  MAX_INFER_PARAMS,
+  MAX_INPUT_PARTS,
+  inferRowsPerThread,
+  mlpInferKernel,
+  mlpInferThreads,
+  type InferActivation,
+} from '../kernels/mlp/mlp-infer.ts';
 import { Tensor, shapeString } from '../tensor/tensor.ts';
 
 export type { FusedMlpShape, MlpOutputActivation } from '../kernels/mlp/fused-mlp.ts';
@@ -134,4 +142,91 @@ const fusedMlpOp = defineOp({
  */
 export function fusedMlp(x: Tensor, weights: Tensor, shape: FusedMlpShape): Tensor {
   return fusedMlpOp(x, weights, { widths: [...shape.widths], outputActivation: shape.outputActivation });
+}
+
+export type { InferActivation } from '../kernels/mlp/mlp-infer.ts';
+/** How many input parts `mlpInfer` reads in place. */
+export const MAX_INFER_INPUT_PARTS = MAX_INPUT_PARTS;
+
+export interface MlpInferOptions {
+  /** [in, hidden…, out]. */
+  widths: readonly number[];
+  /** After every hidden layer. */
+  activation: InferActivation;
+  /** After the last layer. */
+  outputActivation: InferActivation;
+}
+
+/**
+ * Whether `mlpInfer` serves these widths on this adapter: CPU adapters only (src/kernels/mlp/mlp-infer.ts says
+ * why it wins there; real GPUs keep a matmul per layer), and the weights must fit workgroup memory.
+ */
+export function mlpInferSupported(widths: readonly number[]): boolean {
+  const rt = runtime();
+  if (!rt.gpu.isSoftware || widths.length < 2 || widths.some((w) => !Number.isInteger(w) || w < 1)) return false;
+  const params = mlpLayout(widths).params;
+  return params <= MAX_INFER_PARAMS && 4 * params <= rt.device.limits.maxComputeWorkgroupStorageSize;
+}
+
+/** A column window of a 2-D tensor: columns [start, start + length) of every row (a whole tensor: all of them). */
+export type ColumnWindow = Tensor | { tensor: Tensor; start: number; length: number };
+
+function windowOf(part: ColumnWindow): { tensor: Tensor; start: number; length: number } {
+  return part instanceof Tensor ? { tensor: part, start: 0, length: part.shape[part.rank - 1] } : part;
+}
+
+const mlpInferOp = defineOp({
+  name: 'mlpInfer',
+  // No backward: an input that requires a gradient (with recording on) is an error, raised by defineOp.
+  forward(_ctx, weights: Tensor, options: MlpInferOptions, starts: number[], lengths: number[], ...parts: Tensor[]) {
+    const { widths } = options;
+    const layout = mlpLayout(widths);
+    const what = `mlpInfer (widths [${widths}])`;
+    if (layout.params > MAX_INFER_PARAMS) {
+      throw new Error(`${what}: ${layout.params} parameters; at most ${MAX_INFER_PARAMS} fit workgroup memory`);
+    }
+    if (parts.length < 1 || parts.length > MAX_INPUT_PARTS) throw new Error(`${what}: takes 1 to ${MAX_INPUT_PARTS} input parts, got ${parts.length}`);
+    const rows = parts[0].shape[0];
+    parts.forEach((x, j) => {
+      if (x.rank !== 2 || x.shape[0] !== rows || starts[j] < 0 || starts[j] + lengths[j] > x.shape[1] || !Number.isInteger(starts[j])) {
+        throw new Error(`${what}: input part ${j} ${shapeString(x.shape)} must be [${rows}, ≥ ${starts[j] + lengths[j]}] (columns ${starts[j]}…${starts[j] + lengths[j] - 1})`);
+      }
+      if (x.dtype !== 'f32') throw new Error(`${what}: input part ${j} must be f32`);
+    });
+    const inputs = lengths.reduce((a, b) => a + b, 0);
+    if (inputs !== widths[0]) throw new Error(`${what}: the input parts give ${inputs} columns, not ${widths[0]}`);
+    if (weights.size !== layout.params || weights.dtype !== 'f32') {
+      throw new Error(`${what}: weights ${shapeString(weights.shape)} must hold ${layout.params} f32 values`);
+    }
+    const y = Tensor.empty([rows, widths[widths.length - 1]]);
+    if (rows === 0) return y;
+    const rowsPerThread = inferRowsPerThread(widths);
+    const second = parts[1] ?? parts[0];
+    runtime().dispatch(
+      mlpInferKernel,
+      { widths: [...widths], parts: lengths, activation: options.activation, outputActivation: options.outputActivation, rowsPerThread },
+      [parts[0].view, second.view, weights.view, y.view],
+      { rows, x0_stride: parts[0].shape[1], x0_offset: starts[0], x1_stride: second.shape[1], x1_offset: starts[1] ?? 0 },
+      mlpInferThreads(rows, rowsPerThread),
+    );
+    return y;
+  },
+});
+
+/**
+ * Forward-only MLP, every layer unrolled in one dispatch: the input [rows, widths[0]] is `x` or the concatenation
+ * of up to two column windows, read in place (`[a, { tensor: b, start: 1, length: 15 }]` is concat([a, b[:, 1:16]])
+ * without the copies). Weights flat in `mlpLayout(widths)` order. Records no gradient (use it where none is wanted:
+ * rendering, grid queries); `MLP` and `FusedMLP` take this path by themselves under `noGrad` where
+ * `mlpInferSupported`.
+ */
+export function mlpInfer(x: ColumnWindow | readonly ColumnWindow[], weights: Tensor, options: MlpInferOptions): Tensor {
+  const windows = (Array.isArray(x) ? x : [x]).map(windowOf);
+  return mlpInferOp(
+    weights,
+    { widths: [...options.widths], activation: options.activation, outputActivation: options.outputActivation },
+    windows.map((w) => w.start),
+    windows.map((w) => w.length),
+    ...windows.map((w) => w.tensor),
+  );
 }

@@ -8,6 +8,7 @@
  *   a_index = Σ_k coord_k(i) · a_stride_k, likewise b. With `broadcast: false` both are read at i.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { walkCoordinates } from '../common/coordinates.ts';
 import { MAX_RANK, VEC4_WORKGROUP } from './unary.ts';
 
 export interface BinaryOp {
@@ -78,16 +79,8 @@ const indexFunction = (broadcast: boolean): string =>
     ? `
 // Returns (a_index, b_index) of output element i.
 fn operand_indices(i: u32) -> vec2u {
-  let dims = array<u32, ${MAX_RANK}>(${dimList('p.dim')});
-  let a_strides = array<u32, ${MAX_RANK}>(${dimList('p.a_stride')});
-  let b_strides = array<u32, ${MAX_RANK}>(${dimList('p.b_stride')});
-  var rest = i;
   var index = vec2u(0u, 0u);
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let coord = rest % dims[k];
-    rest /= dims[k];
-    index += coord * vec2u(a_strides[k], b_strides[k]);
-  }
+  ${walkCoordinates(MAX_RANK, 'i', (k, c) => `index += ${c} * vec2u(p.a_stride${k}, p.b_stride${k});`)}
   return index;
 }`
     : `

@@ -12,6 +12,7 @@
  * Backward thread mapping: one thread per element; x, y, dL_dy, dL_dx all contiguous and the same size.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { walkCoordinates } from '../common/coordinates.ts';
 
 export interface UnaryOp {
   /** y as a WGSL expression of `x` (f32) and the scalars `a`, `b`. */
@@ -123,14 +124,8 @@ ${POW_SIGNED}
 fn x_index(i: u32) -> u32 {
   ${
     strided
-      ? `let dims = array<u32, ${MAX_RANK}>(${dimList('p.dim')});
-  let strides = array<u32, ${MAX_RANK}>(${dimList('p.x_stride')});
-  var rest = i;
-  var index = p.x_offset;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    index += (rest % dims[k]) * strides[k];
-    rest /= dims[k];
-  }
+      ? `var index = p.x_offset;
+  ${walkCoordinates(MAX_RANK, 'i', (k, c) => `index += ${c} * p.x_stride${k};`)}
   return index;`
       : 'return i;'
   }

@@ -20,6 +20,7 @@
  * readback). Rank ≤ 6; unused trailing dimensions have dim 1 and stride 0.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { walkCoordinates } from '../common/coordinates.ts';
 import { atomicAddF32, atomicArrayType, type AtomicMode } from '../common/atomics.ts';
 
 export type Indexing = 'gather' | 'select';
@@ -29,7 +30,6 @@ const WORKGROUP = 64;
 const names = (prefix: string): string[] => Array.from({ length: GATHER_MAX_RANK }, (_, k) => `${prefix}${k}`);
 const u32Params = (prefix: string) => names(prefix).map((name) => ({ name, type: 'u32' as const }));
 const members = (prefix: string): string => names(prefix).map((m) => `${m}: u32`).join(', ');
-const array = (prefix: string): string => `array<u32, ${GATHER_MAX_RANK}>(${names(`p.${prefix}`).join(', ')})`;
 
 /** WGSL reading the index that element i (coordinate `c_axis` on the axis) uses. */
 const indexRead = (indexing: Indexing): string => (indexing === 'gather' ? 'index[i]' : 'index[c_axis]');
@@ -67,19 +67,13 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.n) { return; }
-  let dims = ${array('dim')};
-  let x_strides = ${array('x_stride')};
-  var rest = i;
   var x_index = 0u;
   var c_axis = 0u;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let c = rest % dims[k];
-    rest /= dims[k];
-    if (u32(k) == p.axis) { c_axis = c; } else { x_index += c * x_strides[k]; }
-  }
+  var axis_stride = 0u;
+  ${walkCoordinates(GATHER_MAX_RANK, 'i', (k, c) => `if (${k}u == p.axis) { c_axis = ${c}; axis_stride = p.x_stride${k}; } else { x_index += ${c} * p.x_stride${k}; }`)}
   let idx = ${indexRead(indexing)};
   if (idx < 0 || u32(idx) >= p.axis_size) { out[i] = 0.0; return; }
-  out[i] = x[x_index + u32(idx) * x_strides[p.axis]];
+  out[i] = x[x_index + u32(idx) * axis_stride];
 }
 `,
 });
@@ -125,22 +119,14 @@ ${atomicAddF32(mode, 'acc', 'p.fixed_scale')}
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.n) { return; }
-  let dims = ${array('dim')};
-  let src_strides = ${array('src_stride')};
-  let dst_strides = ${array('dst_stride')};
-  var rest = i;
   var src_index = 0u;
   var dst_index = 0u;
   var c_axis = 0u;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let c = rest % dims[k];
-    rest /= dims[k];
-    src_index += c * src_strides[k];
-    if (u32(k) == p.axis) { c_axis = c; } else { dst_index += c * dst_strides[k]; }
-  }
+  var axis_stride = 0u;
+  ${walkCoordinates(GATHER_MAX_RANK, 'i', (k, c) => `src_index += ${c} * p.src_stride${k}; if (${k}u == p.axis) { c_axis = ${c}; axis_stride = p.dst_stride${k}; } else { dst_index += ${c} * p.dst_stride${k}; }`)}
   let idx = ${indexRead(indexing)};
   if (idx < 0 || u32(idx) >= p.axis_size) { return; }
-  acc_add(dst_index + u32(idx) * dst_strides[p.axis], src[src_index]);
+  acc_add(dst_index + u32(idx) * axis_stride, src[src_index]);
 }
 `,
 });

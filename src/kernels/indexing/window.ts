@@ -15,6 +15,7 @@
  * Rank ≤ 6; unused trailing dimensions have dim 1 and stride 0.
  */
 import { defineKernel } from '../runtime/kernel.ts';
+import { walkCoordinates } from '../common/coordinates.ts';
 
 export const WINDOW_MAX_RANK = 6;
 const WORKGROUP = 64;
@@ -22,7 +23,6 @@ const WORKGROUP = 64;
 const names = (prefix: string): string[] => Array.from({ length: WINDOW_MAX_RANK }, (_, k) => `${prefix}${k}`);
 const u32Params = (prefix: string) => names(prefix).map((name) => ({ name, type: 'u32' as const }));
 const members = (prefix: string): string => names(prefix).map((m) => `${m}: u32`).join(', ');
-const array = (prefix: string): string => `array<u32, ${WINDOW_MAX_RANK}>(${names(`p.${prefix}`).join(', ')})`;
 
 export const padWindow = defineKernel({
   name: 'pad_window',
@@ -49,21 +49,10 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.n) { return; }
-  let dims = ${array('dim')};
-  let starts = ${array('start')};
-  let src_dims = ${array('src_dim')};
-  let src_strides = ${array('src_stride')};
-  var rest = i;
   var src_index = 0u;
   var inside = true;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    let c = rest % dims[k];
-    rest /= dims[k];
-    // c - start wraps to a huge u32 when c < start, so one comparison tests both ends of the box.
-    let local = c - starts[k];
-    inside = inside && local < src_dims[k];
-    src_index += local * src_strides[k];
-  }
+  // c - start wraps to a huge u32 when c < start, so one comparison tests both ends of the box.
+  ${walkCoordinates(WINDOW_MAX_RANK, 'i', (k, c) => `let local = ${c} - p.start${k}; inside = inside && local < p.src_dim${k}; src_index += local * p.src_stride${k};`)}
   if (inside) { out[i] = src[src_index]; } else { out[i] = 0.0; }
 }
 `,
@@ -92,14 +81,8 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;
   if (i >= p.n) { return; }
-  let dims = ${array('dim')};
-  let dst_strides = ${array('dst_stride')};
-  var rest = i;
   var dst_index = p.dst_offset;
-  for (var k = i32(p.rank) - 1; k >= 0; k--) {
-    dst_index += (rest % dims[k]) * dst_strides[k];
-    rest /= dims[k];
-  }
+  ${walkCoordinates(WINDOW_MAX_RANK, 'i', (k, c) => `dst_index += ${c} * p.dst_stride${k};`)}
   dst[dst_index] = src[i];
 }
 `,

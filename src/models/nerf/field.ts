@@ -150,8 +150,8 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
     const unit = affine(points, 0.5 / this.bound, 0.5);
     const h = this.density.forward(hashGrid(unit, this.table, this.gridConfig));
     const sigmaRaw = reshape(narrow(h, 1, 0, 1), [-1]);
-    const geometry = narrow(h, 1, 1, this.geometryFeatures);
-    const rgbRaw = this.colour.forward(concat([shEncode(dirs, 4), geometry], 1));
+    // concat([SH(d), h[:, 1:]]) — read in place by the colour MLP where no gradient is recorded.
+    const rgbRaw = this.colour.forwardColumns([shEncode(dirs, 4), { tensor: h, start: 1, length: this.geometryFeatures }]);
     return { sigmaRaw, rgbRaw };
   }
 }
