@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,elementwise,dispatch,training,hashgrid,nerf] [-- --fit-minutes M]`
+ * `npm run bench [-- --json [FILE]] [-- --quick] [-- --only matmul,loads,elementwise,dispatch,training,mlp,hashgrid,nerf] [-- --fit-minutes M]`
  *
  * Prints, for the adapter in use: its FP32 ceiling (a pure-FMA kernel), matmul GFLOP/s for ours and the peers at
- * N = 256…2048, elementwise GB/s against a buffer copy, dispatch overhead, a small MLP training step and the
- * `autoFlushEvery` sweep, then a summary of the targets with pass/fail. `--json` writes the same figures to FILE
+ * N = 256…2048, what a load costs in a kernel (and the matmul bound that follows), elementwise GB/s against a
+ * buffer copy, dispatch overhead, a small MLP training step and the `autoFlushEvery` sweep, the hash backbone's
+ * MLPs without gradients (matmul per layer vs mlpInfer), then a summary of the targets with pass/fail. `--json` writes the same figures to FILE
  * (default bench/results/bench-<time>.json). Timings are medians; on a shared machine they are noisy, so the
  * machine's load average is recorded beside them. Runs in a few minutes on lavapipe.
  */
@@ -18,6 +19,8 @@ import { benchElementwise, type BandwidthRow } from './elementwise.ts';
 import { benchDispatch, type DispatchRow } from './dispatch.ts';
 import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
 import { benchHashGrid } from './hashgrid.ts';
+import { benchLoads, loadBoundMatmul } from './loads.ts';
+import { benchMlpInference } from './mlp-inference.ts';
 import { benchFitScene } from './nerf.ts';
 import { median } from './timing.ts';
 import { printTable, type Cell, type Table } from './report.ts';
@@ -41,7 +44,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only') options.only = new Set((argv[++i] ?? '').split(','));
     else if (arg === '--fit-minutes') options.fitMinutes = Number(argv[++i]);
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,elementwise,dispatch,training,hashgrid,nerf] [--fit-minutes M]');
+      console.log('usage: npm run bench -- [--json [FILE]] [--quick] [--only matmul,loads,elementwise,dispatch,training,mlp,hashgrid,nerf] [--fit-minutes M]');
       process.exit(0);
     } else throw new Error(`bench: unknown argument ${arg}`);
   }
@@ -161,6 +164,33 @@ async function main(): Promise<void> {
     }
   }
 
+  // ---- what a load costs, and the matmul bound that follows
+  if (wants('loads')) {
+    log('load cost');
+    const rows = await benchLoads();
+    const ceiling = median(ceilings.map((c) => c.gflops)) || (await measureCeiling()).gflops;
+    const perLane = rows.find((r) => r.mode === 'storage-f32')!;
+    show({
+      title: 'loads inside a kernel: G floats/s for the whole adapter (every lane counted)',
+      note:
+        `against the FMA ceiling of ${ceiling.toFixed(1)} GFLOP/s = ${(ceiling / 2).toFixed(1)} G FMAs/s. On lavapipe a load at any address that is not a\n` +
+        'compile-time constant is 8 bounds-checked scalar loads (one per lane), even when every lane reads the same address.',
+      columns: ['load', 'G floats/s', 'FMAs per float at the ceiling', 'ms'],
+      rows: rows.map((r) => [r.mode, r.gFloatsPerS, ceiling / 2 / r.gFloatsPerS, r.ms]),
+    });
+    record.loads = rows;
+    if (gpu.isSoftware) {
+      const bound = loadBoundMatmul(perLane.gFloatsPerS, ceiling);
+      targets.push({
+        target: 'matmul ≥ 70% of the ceiling: what the loads allow (12 rows × 16 columns per thread)',
+        measured:
+          `per k an 8-lane workgroup loads 224 floats (${(224 / perLane.gFloatsPerS).toFixed(0)} ns at ${perLane.gFloatsPerS.toFixed(2)} G/s) for 1536 FMAs ` +
+          `(${(1536 / (ceiling / 2)).toFixed(0)} ns at the ceiling): at most ${bound.toFixed(1)} GFLOP/s = ${((100 * bound) / ceiling).toFixed(0)}% before spills`,
+        verdict: 'info',
+      });
+    }
+  }
+
   // ---- elementwise
   if (wants('elementwise')) {
     log('elementwise bandwidth');
@@ -225,6 +255,22 @@ async function main(): Promise<void> {
     record.training = { steps, autoFlush: flush, engineDefault: runtime().autoFlushEvery };
     const bests = flush.map((f) => `${f.batch}: ${f.best}`).join(', ');
     targets.push({ target: 'autoFlushEvery: best setting per batch', measured: bests, verdict: 'info' });
+  }
+
+  // ---- the hash backbone's MLPs without gradients (rendering, occupancy-grid queries)
+  if (wants('mlp')) {
+    log('MLP inference');
+    const rows = await benchMlpInference(options.quick ? 1 << 15 : 145_760);
+    show({
+      title: `hash backbone MLPs without gradients, ${rows[0].rows} rows (a 128² frame's samples)`,
+      columns: ['MLP', 'path', 'ms', 'GFLOP/s'],
+      rows: rows.map((r) => [r.mlp, r.path, r.ms, r.gflops]),
+    });
+    record.mlpInference = rows;
+    for (const mlp of [...new Set(rows.map((r) => r.mlp))]) {
+      const [layers, fused] = rows.filter((r) => r.mlp === mlp);
+      targets.push({ target: `MLP ${mlp} without gradients`, measured: `${fused.path}: ${fused.ms.toFixed(1)} ms vs ${layers.ms.toFixed(1)} ms (${(layers.ms / fused.ms).toFixed(1)}×)`, verdict: 'info' });
+    }
   }
 
   // ---- hash-grid encoding
