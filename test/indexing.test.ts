@@ -20,6 +20,12 @@ describe('slice / narrow', () => {
     { shape: [5, 70], starts: [1, 3], ends: [4, 69], begin: [1, 3], end: [4, 69] },
     { shape: [3, 4, 5], starts: [1], ends: [3], begin: [1, 0, 0], end: [3, 4, 5] }, // trailing axes whole
     { shape: [2, 3, 4, 5, 2, 3], starts: [0, 1, 1, 2, 1, 0], ends: [2, 3, 4, 99, 2, 2], begin: [0, 1, 1, 2, 1, 0], end: [2, 3, 4, 5, 2, 2] },
+    // Prefixes of the storage (shared, no copy): leading rows; size-1 axes before the first cut one.
+    { shape: [9, 4], starts: [0], ends: [5], begin: [0, 0], end: [5, 4] },
+    { shape: [1, 6, 3], starts: [0, 0], ends: [1, 2], begin: [0, 0, 0], end: [1, 2, 3] },
+    // Not prefixes: a cut inside rows, a cut after a whole leading axis.
+    { shape: [9, 4], starts: [0, 0], ends: [5, 3], begin: [0, 0], end: [5, 3] },
+    { shape: [2, 6, 3], starts: [0, 0], ends: [2, 2], begin: [0, 0, 0], end: [2, 2, 3] },
   ];
   for (const c of cases) {
     it(`slice ${JSON.stringify(c.shape)} [${c.starts}]:[${c.ends}]`, async () => {
@@ -50,6 +56,23 @@ describe('slice / narrow', () => {
     expect([...(await x.grad!.data())]).toEqual([0, 1, 0]);
     x.dispose();
     empty.dispose();
+  });
+
+  it('a prefix (narrow(x, 0, 0, n)) shares the storage and dispatches nothing; other slices copy', () => {
+    const x = nd.randn([9, 4], new nd.Rng(3));
+    const before = nd.runtime().stats.dispatches;
+    const rows = nd.narrow(x, 0, 0, 5);
+    expect(nd.runtime().stats.dispatches).toBe(before);
+    expect(rows.view.pooled).toBe(x.view.pooled);
+    expect(rows.view.offset).toBe(x.view.offset);
+    expect(rows.view.size).toBe(5 * 4 * 4);
+    const cols = nd.narrow(x, 1, 0, 3);
+    expect(nd.runtime().stats.dispatches).toBe(before + 1);
+    // The shared storage outlives the source's own reference.
+    x.dispose();
+    expect(() => rows.view).not.toThrow();
+    rows.dispose();
+    cols.dispose();
   });
 
   it('rejects bad arguments with clear messages', () => {
@@ -125,6 +148,33 @@ describe('indexSelect / gather', () => {
       });
     }
   }
+
+  // indexAdd: the adjoint of indexSelect (its forward is indexSelect's backward, and the other way round).
+  const addCases: { shape: number[]; axis: number; k: number }[] = [
+    { shape: [1], axis: 0, k: 1 },
+    { shape: [6, 3], axis: 0, k: 9 }, // repeats: adds accumulate
+    { shape: [4, 70], axis: 1, k: 5 },
+  ];
+  for (const c of addCases) {
+    it(`indexAdd ${JSON.stringify(c)} (fixed-point)`, async () => {
+      nd.scatterPolicy.mode = 'fixed-point';
+      nd.scatterPolicy.fixedPointBits = 20;
+      const grid = c.shape.map((d, k) => (k === c.axis ? c.k : d));
+      await checkOp({
+        name: 'indexAdd',
+        inputs: [{ shape: grid }, { shape: [c.k], dtype: 'i32', noGrad: true, domain: indices(0, c.shape[c.axis]) }],
+        gpu: (src, index) => nd.indexAdd(c.shape, c.axis, index, src),
+        ref: (src, index) => scatterAddReference('select', c.shape, c.axis, index, grid, src, grid),
+        refBackward: ([, index], dOut) => [gatherReference('select', dOut, c.shape, c.axis, index, grid), null],
+        atol: 1e-5,
+      });
+    });
+  }
+  it('indexAdd rejects a src that does not fit', () => {
+    const index = nd.tensor(new Int32Array([0, 1]), [2], 'i32');
+    expect(() => nd.indexAdd([4, 3], 0, index, nd.zeros([3, 3]))).toThrow(/src \[3, 3\] must be \[4, 3\] with axis 0 of index's length/);
+    index.dispose();
+  });
 
   const gatherCases: { shape: number[]; index: number[]; axis: number }[] = [
     { shape: [1], index: [3], axis: 0 },

@@ -15,6 +15,7 @@ import {
   compositeRaggedLossReference,
   compositeRaggedReference,
   raggedLossCotangent,
+  walkedSamplesReference,
   type RaggedInputs,
 } from '../src/kernels/render/composite-ragged.ref.ts';
 import type { DensityActivation } from '../src/kernels/render/composite.ref.ts';
@@ -407,6 +408,34 @@ describe('ragged volume rendering', () => {
     }
   });
 
+  it('the walked samples are those compositing reads; colour on them alone renders the same image', async () => {
+    const sigma = Float64Array.from({ length: N }, () => Math.fround(rng.range(-1, 4))); // some rays terminate early
+    const rgb = Float64Array.from({ length: N * 3 }, () => Math.fround(rng.normal()));
+    for (const threshold of [0, 1e-2, 0.5]) {
+      const made: nd.Tensor[] = [];
+      const t = <T extends nd.Tensor>(x: T): T => (made.push(x), x);
+      const d = gpuData();
+      made.push(...Object.values(d));
+      const s = t(nd.tensor(sigma, [N]));
+      const walked = nd.raggedWalkedSamples(s, d.runs, d.delta, { activation: 'exp', transmittanceThreshold: threshold });
+      made.push(walked.index, walked.count);
+      const [count] = await walked.count.data();
+      const expected = walkedSamplesReference({ rays, runs, sigmaRaw: sigma, delta, activation: 'exp', threshold });
+      expect(count, `count, threshold ${threshold}`).toBe(expected.length);
+      const listed = [...(await walked.index.data()).subarray(0, count)].sort((a, b) => a - b);
+      expect(listed, `walked samples, threshold ${threshold}`).toEqual([...expected].sort((a, b) => a - b));
+      if (threshold === 0.5) expect(count).toBeLessThan(17); // early termination really skipped samples
+      // Colour rows at the walked samples only, NaN at every other row: a read of any of those would show.
+      const index = t(nd.narrow(walked.index, 0, 0, count));
+      const picked = t(nd.indexSelect(t(nd.tensor(rgb, [N, 3])), 0, index));
+      const unread = t(nd.tensor(Float64Array.from({ length: N * 3 }, (_, i) => (listed.includes(Math.floor(i / 3)) ? 0 : NaN)), [N, 3]));
+      const colour = t(nd.add(t(nd.indexAdd([N, 3], 0, index, picked)), unread));
+      const out = t(nd.volumeRenderRagged(s, colour, d.runs, d.z, d.delta, d.background, { activation: 'exp', transmittanceThreshold: threshold }));
+      expectClose(await out.data(), compositeRaggedReference(refInputs(sigma, rgb, 'exp', threshold)), 2e-5, 2e-6, `render from walked colour, threshold ${threshold}`);
+      for (const x of made) x.dispose();
+    }
+  });
+
   it('rejects mismatched shapes with a clear error', () => {
     nd.scope(() => {
       const d = gpuData();
@@ -466,6 +495,15 @@ describe('fitting with the occupancy sampler', () => {
     expect(samples.requested).toBeGreaterThan(0);
     expect(samples.requested / 128).toBeLessThanOrEqual(48);
     expect(samples.capacity).toBeGreaterThanOrEqual(samples.requested);
+
+    // Rendering colours only the samples compositing reads (HashField splits density and colour): the same image
+    // as the field's whole forward on every sample, which a wrapper without the split falls back to.
+    const whole = { forward: (points: nd.Tensor, dirs: nd.Tensor) => field.forward(points, dirs) } as unknown as typeof field;
+    const plain = new NerfFitter(whole, null, data, fitter.options);
+    plain.occupancy!.grid.dispose(); // it marches through the trained grid instead of its own
+    (plain as unknown as { occupancy: unknown }).occupancy = fitter.occupancy;
+    const [split, full] = [await fitter.renderView(train[1]), await plain.renderView(train[1])];
+    expectClose(split, full, 1e-5, 1e-6, 'render with colour on walked samples only vs the whole forward');
     fitter.dispose();
     data.dispose();
     optimizer.dispose();

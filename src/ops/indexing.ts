@@ -14,7 +14,7 @@ import { runtime } from '../kernels/runtime/runtime.ts';
 import { padWindow, writeWindow, WINDOW_MAX_RANK } from '../kernels/indexing/window.ts';
 import { gatherAxis, scatterAddAxis, GATHER_MAX_RANK, type Indexing } from '../kernels/indexing/gather.ts';
 import { DEFAULT_FIXED_POINT_BITS, fixedPointScale, fixedPointToF32, type AtomicMode } from '../kernels/common/atomics.ts';
-import { Tensor, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/tensor.ts';
+import { Tensor, shapeString, sizeOf, stridesOf, viewPrefix, type Shape } from '../tensor/tensor.ts';
 import { zeros } from '../tensor/create.ts';
 import { stridedCopy } from './elementwise.ts';
 
@@ -75,7 +75,20 @@ function padRaw(src: Tensor, shape: Shape, starts: readonly number[]): Tensor {
 }
 
 /** The element box [starts, starts + shape) of x, materialised; not recorded. */
+/**
+ * Whether the box [starts, starts + shape) of x is its first sizeOf(shape) elements: every start 0, the axes
+ * before some axis k of size 1, the axes after k whole (a prefix of rows, the common `narrow(x, 0, 0, n)`).
+ */
+function isPrefix(x: Tensor, starts: readonly number[], shape: Shape): boolean {
+  if (starts.some((s) => s !== 0)) return false;
+  const k = shape.findIndex((d, j) => d !== x.shape[j]);
+  if (k < 0) return true;
+  return x.shape.slice(0, k).every((d) => d === 1) && shape.slice(k + 1).every((d, j) => d === x.shape[k + 1 + j]);
+}
+
 function sliceRaw(x: Tensor, starts: readonly number[], shape: Shape): Tensor {
+  // A prefix shares x's storage (as reshape does): no copy. Tensors are not written in place once made.
+  if (isPrefix(x, starts, shape)) return viewPrefix(x, shape);
   const strides = stridesOf(x.shape);
   const offset = starts.reduce((s, start, k) => s + start * strides[k], 0);
   return stridedCopy(x, shape, strides, offset);
@@ -99,7 +112,6 @@ const sliceOp = defineOp({
  * empty axis.
  */
 export function slice(x: Tensor, starts: readonly number[], ends: readonly number[]): Tensor {
-  checkF32('slice', x, 'x');
   checkRank('slice', x.shape, WINDOW_MAX_RANK);
   if (starts.length > x.rank || ends.length > x.rank) {
     throw new Error(`slice: ${starts.length} starts / ${ends.length} ends for ${shapeString(x.shape)} (rank ${x.rank})`);
@@ -110,6 +122,10 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   };
   const begin = x.shape.map((d, k) => position(starts[k] ?? 0, d));
   const shape = x.shape.map((d, k) => Math.max(0, position(ends[k] ?? d, d) - begin[k]));
+  // Integer tensors (index lists) slice as prefixes, which share storage; a copy would go through f32 lanes.
+  if (x.dtype !== 'f32' && !isPrefix(x, begin, shape)) {
+    throw new Error(`slice: ${x} is ${x.dtype}; only a prefix of an integer tensor can be sliced (e.g. narrow(x, 0, 0, n)), got [${begin}] + [${shape}]`);
+  }
   return sliceOp(x, begin, shape);
 }
 
@@ -242,6 +258,35 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normaliseAxis('indexSelect', axis, x.rank);
   if (index.rank !== 1) throw new Error(`indexSelect: index must be 1-D, got ${shapeString(index.shape)}`);
   return indexSelectOp(x, a, index);
+}
+
+const indexAddOp = defineOp({
+  name: 'indexAdd',
+  forward(ctx, shape: number[], axis: number, index: Tensor, src: Tensor, options: ScatterOptions) {
+    ctx.save(index);
+    return scatterRaw('select', shape, axis, index, src.shape, src, options);
+  },
+  backward(ctx, dOut) {
+    const [index] = ctx.saved;
+    const axis = ctx.attrs[1] as number;
+    return [null, () => gatherRaw('select', dOut, axis, index, dOut.shape.map((d, k) => (k === axis ? index.size : d)))];
+  },
+});
+
+/**
+ * torch's zeros(shape).index_add_(axis, index, src): the slices of src [..., K, ...] added at positions index[k]
+ * along `axis` (the adjoint of indexSelect). With distinct indices it puts rows in place (a scatter of rows).
+ * Adds follow `options.mode` (default `scatterPolicy.mode`).
+ */
+export function indexAdd(shape: readonly number[], axis: number, index: Tensor, src: Tensor, options: ScatterOptions = {}): Tensor {
+  checkF32('indexAdd', src, 'src');
+  checkIndex('indexAdd', index);
+  checkRank('indexAdd', shape, GATHER_MAX_RANK);
+  const a = normaliseAxis('indexAdd', axis, shape.length);
+  if (index.rank !== 1 || src.rank !== shape.length || src.shape.some((d, k) => (k === a ? d !== index.size : d !== shape[k]))) {
+    throw new Error(`indexAdd: src ${shapeString(src.shape)} must be ${shapeString(shape)} with axis ${a} of index's length (index ${shapeString(index.shape)})`);
+  }
+  return indexAddOp([...shape], a, index, src, { ...options });
 }
 
 const gatherOp = defineOp({

@@ -173,6 +173,14 @@ export class Tensor implements Disposable {
   }
 }
 
+/** A tensor of the first sizeOf(shape) elements of `source`, sharing its storage. */
+export function viewPrefix(source: Tensor, shape: Shape): Tensor {
+  if (sizeOf(shape) > source.size) {
+    throw new Error(`cannot view the first ${sizeOf(shape)} elements of ${shapeString(source.shape)} (${source.size} elements)`);
+  }
+  return new Tensor(source.storage.retain(), shape, source.dtype);
+}
+
 /** A tensor that shares `source`'s storage with another shape of the same size. */
 export function viewAs(source: Tensor, shape: Shape): Tensor {
   if (sizeOf(shape) !== source.size) {

@@ -146,12 +146,25 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
   }
 
   forward(points: Tensor, dirs: Tensor): FieldOutput {
+    const { sigmaRaw, hidden } = this.densityFeatures(points);
+    return { sigmaRaw, rgbRaw: this.colourFrom(dirs, hidden) };
+  }
+
+  /**
+   * The first half of `forward`: σ_raw [P] and the density MLP's whole output `hidden` [P, 1 + geometryFeatures]
+   * (column 0 is σ_raw, the rest feed the colour MLP). With `colourFrom`, a renderer can colour only the samples
+   * compositing will read.
+   */
+  densityFeatures(points: Tensor): { sigmaRaw: Tensor; hidden: Tensor } {
     // [−bound, bound]³ → [0, 1]³ (the grid clamps anything outside).
     const unit = affine(points, 0.5 / this.bound, 0.5);
-    const h = this.density.forward(hashGrid(unit, this.table, this.gridConfig));
-    const sigmaRaw = reshape(narrow(h, 1, 0, 1), [-1]);
-    // concat([SH(d), h[:, 1:]]) — read in place by the colour MLP where no gradient is recorded.
-    const rgbRaw = this.colour.forwardColumns([shEncode(dirs, 4), { tensor: h, start: 1, length: this.geometryFeatures }]);
-    return { sigmaRaw, rgbRaw };
+    const hidden = this.density.forward(hashGrid(unit, this.table, this.gridConfig));
+    return { sigmaRaw: reshape(narrow(hidden, 1, 0, 1), [-1]), hidden };
+  }
+
+  /** The second half of `forward`: raw colour [P, 3] from unit directions [P, 3] and `densityFeatures`' hidden rows. */
+  colourFrom(dirs: Tensor, hidden: Tensor): Tensor {
+    // concat([SH(d), hidden[:, 1:]]) — read in place by the colour MLP where no gradient is recorded.
+    return this.colour.forwardColumns([shEncode(dirs, 4), { tensor: hidden, start: 1, length: this.geometryFeatures }]);
   }
 }
