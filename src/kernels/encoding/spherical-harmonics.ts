@@ -56,10 +56,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let y_ = dir[n * 3u + 1u];
   let z = dir[n * 3u + 2u];
   let count = p.degree * p.degree;
-  let values = array<f32, 16>(
-${SH_BASIS.map(([v]) => `    ${v.replace(/\by\b/g, 'y_')}`).join(',\n')}
-  );
-  for (var k = 0u; k < count; k++) { y[n * count + k] = values[k]; }
+  // Written out per basis function with a uniform guard: a private array indexed by a loop counter would live in
+  // per-lane memory on lavapipe (123,595 directions: 2.9–4.9 ms this way, 5.2–5.8 ms with the array).
+${SH_BASIS.map(([v], k) => `  if (${k}u < count) { y[n * count + ${k}u] = ${v.replace(/\by\b/g, 'y_')}; }`).join('\n')}
 }
 `,
 });
@@ -92,11 +91,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let y_ = dir[n * 3u + 1u];
   let z = dir[n * 3u + 2u];
   let count = p.degree * p.degree;
-  let gradients = array<vec3f, 16>(
-${SH_BASIS.map(([, dx, dy, dz]) => `    vec3f(${[dx, dy, dz].map((e) => e.replace(/\by\b/g, 'y_')).join(', ')})`).join(',\n')}
-  );
   var total = vec3f(0.0);
-  for (var k = 0u; k < count; k++) { total += dL_dy[n * count + k] * gradients[k]; }
+${SH_BASIS.map(([, dx, dy, dz], k) => `  if (${k}u < count) { total += dL_dy[n * count + ${k}u] * vec3f(${[dx, dy, dz].map((e) => e.replace(/\by\b/g, 'y_')).join(', ')}); }`).join('\n')}
   dL_ddir[n * 3u] = total.x;
   dL_ddir[n * 3u + 1u] = total.y;
   dL_ddir[n * 3u + 2u] = total.z;

@@ -38,8 +38,10 @@ const DENSITY_WGSL: Record<DensityActivation, { value: string; derivative: strin
   exp: { value: 'exp(raw)', derivative: 'exp(raw)' },
 };
 
+const DENSITY_FN = (activation: DensityActivation): string => `fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[activation].value}; }`;
+
 const COMMON = (c: RaggedCompositeConsts): string => /* wgsl */ `
-fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[c.activation].value}; }
+${DENSITY_FN(c.activation)}
 fn density_derivative(raw: f32) -> f32 { return ${DENSITY_WGSL[c.activation].derivative}; }
 fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn sample_colour(s: u32) -> vec3f { return vec3f(sigmoid(rgb_raw[s * 3u]), sigmoid(rgb_raw[s * 3u + 1u]), sigmoid(rgb_raw[s * 3u + 2u])); }
@@ -239,7 +241,7 @@ struct Params { rays: u32, t_threshold: f32 }
 @group(0) @binding(3) var<storage, read_write> counter: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> walked: array<i32>;
 @group(0) @binding(5) var<uniform> p: Params;
-fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[activation].value}; }
+${DENSITY_FN(activation)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
