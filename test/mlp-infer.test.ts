@@ -57,6 +57,35 @@ describe('mlpInfer (forward-only, unrolled; no backward by design: it runs only 
     });
   });
 
+  it('computes only the rows of an index, in place: row index[k] of [a, b[:, 2:6]] into row index[k] of y (0 elsewhere)', async () => {
+    const rows = 300;
+    const options = { widths: [7, 9, 2], activation: 'tanh' as const, outputActivation: 'sigmoid' as const };
+    // Distinct rows in scrambled order, fewer than the rows (every third row, shuffled), and 0 rows.
+    const rng = new nd.Rng(17);
+    const picked = Array.from({ length: 100 }, (_, k) => 3 * k).sort(() => rng.uniform() - 0.5);
+    for (const list of [picked, []]) {
+      await checkOp({
+        name: `mlpInfer (indexed, ${list.length} rows)`,
+        inputs: [{ shape: [rows, 3] }, { shape: [rows, 7] }, { shape: [mlpLayout(options.widths).params], domain: weightDomain(options.widths) }],
+        gpu: (a, b, w) => nd.mlpInfer([a, { tensor: b, start: 2, length: 4 }], w, options, { index: nd.tensor(Int32Array.from(list), [list.length], 'i32'), rows }),
+        ref: (a, b, w) => {
+          const x = new Float64Array(rows * 7);
+          for (let r = 0; r < rows; r++) {
+            for (let c = 0; c < 3; c++) x[r * 7 + c] = a[r * 3 + c];
+            for (let c = 0; c < 4; c++) x[r * 7 + 3 + c] = b[r * 7 + 2 + c];
+          }
+          const all = mlpInferReference(x, w, rows, options);
+          const y = new Float64Array(rows * 2);
+          for (const r of list) y.set(all.subarray(r * 2, r * 2 + 2), r * 2);
+          return y;
+        },
+        grad: false,
+        rtol: 1e-4,
+        atol: 1e-5,
+      });
+    }
+  });
+
   it('takes 0 rows', async () => {
     const y = nd.mlpInfer(nd.zeros([0, 3]), nd.zeros([mlpLayout([3, 2]).params]), { widths: [3, 2], activation: 'relu', outputActivation: 'none' });
     expect(y.shape).toEqual([0, 2]);
@@ -113,6 +142,21 @@ describe('MLP and FusedMLP take the unrolled path under noGrad and match their r
     expectClose(await recorded.data(), await reference.data(), 1e-6, 1e-7, 'forwardColumns recorded vs forward(concat)');
     expectClose(await inferred.data(), await reference.data(), 1e-5, 1e-6, 'forwardColumns noGrad vs forward(concat)');
     for (const t of [a, b, recorded, reference, inferred]) t.dispose();
+    mlp.dispose();
+  });
+
+  it('MLP.forwardColumns at an index: the unrolled path equals the recorded one (indexSelect, forward, indexAdd)', async () => {
+    const rng = new nd.Rng(15);
+    const mlp = new nd.MLP([16 + 15, 64, 64, 3], { rng });
+    const a = nd.randn([40, 16], rng);
+    const b = nd.randn([40, 16], rng);
+    const at = { index: nd.tensor(new Int32Array([5, 0, 39, 17]), [4], 'i32'), rows: 40 };
+    const recorded = mlp.forwardColumns([a, { tensor: b, start: 1, length: 15 }], at);
+    const inferred = nd.noGrad(() => mlp.forwardColumns([a, { tensor: b, start: 1, length: 15 }], at));
+    const values = await recorded.data();
+    expectClose(await inferred.data(), values, 1e-5, 1e-6, 'forwardColumns at an index, noGrad vs recorded');
+    expect(values.subarray(3, 6).every((v) => v === 0)).toBe(true); // row 1 is not in the index
+    for (const t of [a, b, at.index, recorded, inferred]) t.dispose();
     mlp.dispose();
   });
 

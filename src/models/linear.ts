@@ -10,8 +10,8 @@
  */
 import type { Activation } from '../kernels/matmul/matmul.ts';
 import { matmul } from '../ops/matmul.ts';
-import { MAX_INFER_INPUT_PARTS, mlpInfer, mlpInferSupported, mlpLayout, type ColumnWindow } from '../ops/mlp.ts';
-import { concat, narrow } from '../ops/indexing.ts';
+import { MAX_INFER_INPUT_PARTS, mlpInfer, mlpInferSupported, mlpLayout, type ColumnWindow, type RowsAt } from '../ops/mlp.ts';
+import { concat, indexAdd, indexSelect, narrow } from '../ops/indexing.ts';
 import { reshape } from '../ops/shape.ts';
 import { isGradEnabled } from '../autograd/tape.ts';
 import { runtime } from '../kernels/runtime/runtime.ts';
@@ -125,18 +125,22 @@ export class MLP extends Sequential {
   /**
    * forward(concat(parts, 1)) for 2-D parts, each a whole tensor or a column window `{ tensor, start, length }`.
    * Where the unrolled kernel applies (no gradient recorded, CPU adapter) it reads up to two parts in place: no
-   * concat and no narrow copies.
+   * concat and no narrow copies. With `at` = { index, rows }, only the rows index[k] are computed, into the same
+   * rows of a [rows, out] result that is 0 elsewhere (in place too, where the kernel applies).
    */
-  forwardColumns(parts: readonly ColumnWindow[]): Tensor {
+  forwardColumns(parts: readonly ColumnWindow[], at?: RowsAt): Tensor {
     const tensors = parts.map((part) => (part instanceof Tensor ? part : part.tensor));
-    if (parts.length <= MAX_INFER_INPUT_PARTS && this.inferenceApplies(tensors)) return this.infer(parts);
+    if (parts.length <= MAX_INFER_INPUT_PARTS && this.inferenceApplies(tensors)) return this.infer(parts, at);
     const columns = parts.map((part) => (part instanceof Tensor ? part : narrow(part.tensor, 1, part.start, part.length)));
-    return super.forward(columns.length === 1 ? columns[0] : concat(columns, 1));
+    const x = columns.length === 1 ? columns[0] : concat(columns, 1);
+    if (!at) return super.forward(x);
+    // Only the rows at `at.index`, into a [rows, out] result of zeros elsewhere (what mlpInfer does in place).
+    return indexAdd([at.rows, this.widths[this.widths.length - 1]], 0, at.index, super.forward(indexSelect(x, 0, at.index)));
   }
 
-  private infer(parts: readonly ColumnWindow[]): Tensor {
+  private infer(parts: readonly ColumnWindow[], at?: RowsAt): Tensor {
     const weights = this.packedWeights();
-    const y = mlpInfer(parts, weights, { widths: this.widths, activation: this.hiddenActivation, outputActivation: this.outputActivation });
+    const y = mlpInfer(parts, weights, { widths: this.widths, activation: this.hiddenActivation, outputActivation: this.outputActivation }, at);
     weights.dispose();
     return y;
   }

@@ -178,7 +178,7 @@ function windowOf(part: ColumnWindow): { tensor: Tensor; start: number; length: 
 const mlpInferOp = defineOp({
   name: 'mlpInfer',
   // No backward: an input that requires a gradient (with recording on) is an error, raised by defineOp.
-  forward(_ctx, weights: Tensor, options: MlpInferOptions, starts: number[], lengths: number[], ...parts: Tensor[]) {
+  forward(_ctx, weights: Tensor, options: MlpInferOptions, at: { rows: number } | null, starts: number[], lengths: number[], index: Tensor | null, ...parts: Tensor[]) {
     const { widths } = options;
     const layout = mlpLayout(widths);
     const what = `mlpInfer (widths [${widths}])`;
@@ -198,16 +198,19 @@ const mlpInferOp = defineOp({
     if (weights.size !== layout.params || weights.dtype !== 'f32') {
       throw new Error(`${what}: weights ${shapeString(weights.shape)} must hold ${layout.params} f32 values`);
     }
-    const y = Tensor.empty([rows, widths[widths.length - 1]]);
-    if (rows === 0) return y;
+    if (index && (index.dtype !== 'i32' || index.rank !== 1)) throw new Error(`${what}: the row index must be 1-D i32, got ${index}`);
+    const y = Tensor.empty([at ? at.rows : rows, widths[widths.length - 1]]);
+    if (at) runtime().clear(y.view);
+    const computed = index ? index.size : rows;
+    if (computed === 0 || y.size === 0) return y;
     const rowsPerThread = inferRowsPerThread(widths);
     const second = parts[1] ?? parts[0];
     runtime().dispatch(
       mlpInferKernel,
-      { widths: [...widths], parts: lengths, activation: options.activation, outputActivation: options.outputActivation, rowsPerThread },
-      [parts[0].view, second.view, weights.view, y.view],
-      { rows, x0_stride: parts[0].shape[1], x0_offset: starts[0], x1_stride: second.shape[1], x1_offset: starts[1] ?? 0 },
-      mlpInferThreads(rows, rowsPerThread),
+      { widths: [...widths], parts: lengths, activation: options.activation, outputActivation: options.outputActivation, rowsPerThread, indexed: index !== null },
+      [parts[0].view, second.view, weights.view, (index ?? weights).view, y.view],
+      { rows: computed, x0_stride: parts[0].shape[1], x0_offset: starts[0], x1_stride: second.shape[1], x1_offset: starts[1] ?? 0 },
+      mlpInferThreads(computed, rowsPerThread),
     );
     return y;
   },
@@ -220,13 +223,26 @@ const mlpInferOp = defineOp({
  * rendering, grid queries); `MLP` and `FusedMLP` take this path by themselves under `noGrad` where
  * `mlpInferSupported`.
  */
-export function mlpInfer(x: ColumnWindow | readonly ColumnWindow[], weights: Tensor, options: MlpInferOptions): Tensor {
+export function mlpInfer(x: ColumnWindow | readonly ColumnWindow[], weights: Tensor, options: MlpInferOptions, at?: RowsAt): Tensor {
   const windows = (Array.isArray(x) ? x : [x]).map(windowOf);
+  if (at && !(Number.isInteger(at.rows) && at.rows >= 0)) throw new Error(`mlpInfer: rows must be a count, got ${at.rows}`);
   return mlpInferOp(
     weights,
     { widths: [...options.widths], activation: options.activation, outputActivation: options.outputActivation },
+    at ? { rows: at.rows } : null,
     windows.map((w) => w.start),
     windows.map((w) => w.length),
+    at?.index ?? null,
     ...windows.map((w) => w.tensor),
   );
+}
+
+/**
+ * Computes only some rows, in place: for each entry k of `index` (i32, [K]), input row index[k] of every part goes
+ * through the MLP into row index[k] of a [rows, out] result whose other rows are 0. Entries must be below `rows`
+ * and the parts' row count (they are read on the GPU, unchecked).
+ */
+export interface RowsAt {
+  index: Tensor;
+  rows: number;
 }

@@ -26,7 +26,9 @@
  * Layout: the input row is the concatenation of one or two parts, each a column window of a row-major matrix:
  * part j of row r is x_j[r · x_j_stride + x_j_offset + i] for i < parts[j] (so a concat of [a, b[:, 1:]] is read in
  * place, with no copies); weights flat in `mlpLayout` order (fused-mlp.ts): per layer W_l [out_l, in_l] row-major
- * (torch's Linear layout), then b_l [out_l]; y [rows, out] row-major.
+ * (torch's Linear layout), then b_l [out_l]; y [rows, out] row-major. `indexed`: thread row r stands for row
+ * index[r] of the inputs and of y (a gather and a scatter in place: the renderer colours only the samples
+ * compositing reads, see fit.ts); the count of index entries is `rows`, and y's other rows are left as they are.
  */
 import { defineKernel } from '../runtime/kernel.ts';
 import { mlpLayout } from './fused-mlp.ts';
@@ -43,6 +45,8 @@ export interface MlpInferShape {
   /** After the last layer. */
   outputActivation: InferActivation;
   rowsPerThread: 1 | 2;
+  /** Rows are read and written through the `index` list (i32). */
+  indexed: boolean;
 }
 
 export const WORKGROUP = 256;
@@ -74,7 +78,7 @@ export function inferRowsPerThread(widths: readonly number[]): 1 | 2 {
 
 export const MAX_INPUT_PARTS = 2;
 
-function wgsl({ widths, parts, activation, outputActivation, rowsPerThread }: MlpInferShape): string {
+function wgsl({ widths, parts, activation, outputActivation, rowsPerThread, indexed }: MlpInferShape): string {
   const layout = mlpLayout(widths);
   const L = widths.length - 1;
   const Q = Array.from({ length: rowsPerThread }, (_, q) => q);
@@ -114,8 +118,9 @@ struct Params { rows: u32, x0_stride: u32, x0_offset: u32, x1_stride: u32, x1_of
 @group(0) @binding(0) var<storage, read> x0: array<f32>;
 @group(0) @binding(1) var<storage, read> x1: array<f32>;
 @group(0) @binding(2) var<storage, read> weights: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> index: array<i32>;  // ${indexed ? 'the rows to compute' : 'unused (bound to weights)'}
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> w: array<f32, ${layout.params}>;
 
@@ -126,9 +131,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   workgroupBarrier();
 
   let first = (wid.x + wid.y * groups.x) * ${WORKGROUP * rowsPerThread}u + lid;
-  ${Q.map((q) => `let row_${q} = first + ${q * WORKGROUP}u;
-  let valid_${q} = row_${q} < p.rows;
-  ${parts.map((_, j) => `let x${j}_${q} = min(row_${q}, p.rows - 1u) * p.x${j}_stride + p.x${j}_offset;`).join(' ')}
+  ${Q.map((q) => `let valid_${q} = first + ${q * WORKGROUP}u < p.rows;
+  let row_${q} = ${indexed ? `u32(index[min(first + ${q * WORKGROUP}u, p.rows - 1u)])` : `min(first + ${q * WORKGROUP}u, p.rows - 1u)`};
+  ${parts.map((_, j) => `let x${j}_${q} = row_${q} * p.x${j}_stride + p.x${j}_offset;`).join(' ')}
   let y_${q} = row_${q} * ${widths[L]}u;`).join('\n  ')}
   ${body.join('\n  ')}
 }
@@ -138,13 +143,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
 export const mlpInferKernel = defineKernel<MlpInferShape>({
   name: 'mlp_infer',
   variants: [
-    { widths: [3, 1], parts: [3], activation: 'relu', outputActivation: 'none', rowsPerThread: 1 },
-    { widths: [5, 7, 2], parts: [2, 3], activation: 'tanh', outputActivation: 'sigmoid', rowsPerThread: 2 },
+    { widths: [3, 1], parts: [3], activation: 'relu', outputActivation: 'none', rowsPerThread: 1, indexed: false },
+    { widths: [5, 7, 2], parts: [2, 3], activation: 'tanh', outputActivation: 'sigmoid', rowsPerThread: 2, indexed: true },
   ],
   bindings: [
     { name: 'x0', access: 'read' },
     { name: 'x1', access: 'read' },
     { name: 'weights', access: 'read' },
+    { name: 'index', access: 'read' },
     { name: 'y', access: 'rw' },
   ],
   params: [

@@ -17,6 +17,7 @@ import { frequencyEncode, shEncode } from '../../ops/nerf.ts';
 import { affine, mul } from '../../ops/elementwise.ts';
 import { hashGrid, hashGridTable, type HashGridConfig } from '../../ops/encoding.ts';
 import { reshape } from '../../ops/shape.ts';
+import type { RowsAt } from '../../ops/mlp.ts';
 
 export interface FieldOutput {
   /** [P] raw density (activated by the renderer). */
@@ -162,9 +163,12 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
     return { sigmaRaw: reshape(narrow(hidden, 1, 0, 1), [-1]), hidden };
   }
 
-  /** The second half of `forward`: raw colour [P, 3] from unit directions [P, 3] and `densityFeatures`' hidden rows. */
-  colourFrom(dirs: Tensor, hidden: Tensor): Tensor {
+  /**
+   * The second half of `forward`: raw colour [P, 3] from unit directions [P, 3] and `densityFeatures`' hidden rows;
+   * with `at`, only the rows at.index are coloured (the others are 0).
+   */
+  colourFrom(dirs: Tensor, hidden: Tensor, at?: RowsAt): Tensor {
     // concat([SH(d), hidden[:, 1:]]) — read in place by the colour MLP where no gradient is recorded.
-    return this.colour.forwardColumns([shEncode(dirs, 4), { tensor: hidden, start: 1, length: this.geometryFeatures }]);
+    return this.colour.forwardColumns([shEncode(dirs, 4), { tensor: hidden, start: 1, length: this.geometryFeatures }], at);
   }
 }

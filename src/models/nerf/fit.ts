@@ -11,12 +11,13 @@ import { backward, noGrad } from '../../autograd/tape.ts';
 import { add, affine, div, mul, sub } from '../../ops/elementwise.ts';
 import { mean } from '../../ops/reduce.ts';
 import { expand, reshape } from '../../ops/shape.ts';
-import { indexAdd, indexSelect, narrow } from '../../ops/indexing.ts';
+import { indexSelect, narrow } from '../../ops/indexing.ts';
 import { generateRays, importanceSamples, sampleWeights, stratifiedSamples, type Rays } from '../../ops/nerf.ts';
 import { volumeRender, volumeRenderLoss } from '../../ops/render.ts';
 import { OccupancyGrid, disposeMarch, marchRays, raggedWalkedSamples, volumeRenderRagged, volumeRenderRaggedLoss, type MarchResult } from '../../ops/occupancy.ts';
 import type { DensityActivation } from '../../kernels/render/composite.ref.ts';
 import type { Module } from '../module.ts';
+import type { RowsAt } from '../../ops/mlp.ts';
 import type { FieldOutput } from './field.ts';
 import type { View } from './scene.ts';
 
@@ -25,7 +26,8 @@ export type RadianceField = Module<[Tensor, Tensor], FieldOutput>;
 /** A field whose forward splits into density (+ features) and colour, as HashField's: rendering colours fewer samples. */
 export interface SplitField {
   densityFeatures(points: Tensor): { sigmaRaw: Tensor; hidden: Tensor };
-  colourFrom(dirs: Tensor, hidden: Tensor): Tensor;
+  /** Raw colour [P, 3]; with `at`, only the rows at.index (the others 0). */
+  colourFrom(dirs: Tensor, hidden: Tensor, at?: RowsAt): Tensor;
 }
 
 export interface FitOptions {
@@ -374,10 +376,9 @@ export class NerfFitter {
         }));
         const [walkedCount] = await density.walkedCount.data();
         out = scope(() => noGrad(() => {
-          const index = narrow(density.walked, 0, 0, walkedCount);
-          const colour = field.colourFrom!(indexSelect(m.dirs, 0, index), indexSelect(density.hidden, 0, index));
-          // Rows of samples compositing never reads stay 0 (never read).
-          return composite(density.sigmaRaw, indexAdd([n, 3], 0, index, colour));
+          // Rows of samples compositing never reads stay 0 (and are never read).
+          const at = { index: narrow(density.walked, 0, 0, walkedCount), rows: n };
+          return composite(density.sigmaRaw, field.colourFrom!(narrow(m.dirs, 0, 0, n), density.hidden, at));
         }));
         for (const t of Object.values(density)) t.dispose();
       } else {
