@@ -290,10 +290,16 @@ async function main(): Promise<void> {
   // ---- fit-scene (NeRF building blocks, issue #3)
   if (wants('nerf')) {
     const minutes = options.quick ? Math.min(options.fitMinutes, 0.5) : options.fitMinutes;
+    // The FMA ceiling just before and after the fits says how fast the (shared) machine ran meanwhile.
+    const before = await measureCeiling();
     const rows = benchFitScene(minutes, ['hash', 'mlp'], log);
+    const after = await measureCeiling();
+    record.nerfCeilings = { before: before.gflops, after: after.gflops };
     show({
       title: `fit-scene: ${minutes} min of training per backbone (procedural scene, 50 train / 10 held-out views)`,
-      note: 'PSNR on held-out views; curve = held-out PSNR at "train seconds/steps"; render = one held-out frame, marched/sampled as in training',
+      note:
+        'PSNR on held-out views; curve = held-out PSNR at "train seconds/steps"; render = one held-out frame, marched/sampled as in training.\n' +
+        `FMA ceiling just before / after the fits: ${before.gflops.toFixed(1)} / ${after.gflops.toFixed(1)} GFLOP/s (a slower machine stretches every time here).`,
       columns: ['variant', 'held-out dB', 'steps', 'train s', 'rays/s', 'render ms', 'frame', 'render 128² ms', 'dispatches/step', 'MB allocated', 'curve'],
       rows: rows.map((r) => [r.variant, r.heldoutPsnr, r.steps, r.trainSeconds, r.raysPerSecond, r.renderMsPerFrame, r.frameSize, r.render128Ms, r.dispatchesPerStep, r.bytesAllocated / 2 ** 20, r.curve]),
     });

@@ -11,6 +11,16 @@ function weightDomain(widths: number[]): (rng: nd.Rng) => number {
   return (rng) => (2 * rng.uniform() - 1) * 1.5 * bound;
 }
 
+/** Rows of concat([a, b[:, 2:6]]) for a [rows, 3] and b [rows, 7]: the two-part input of the tests below. */
+function concatAB(a: Float64Array, b: Float64Array, rows: number): Float64Array {
+  const x = new Float64Array(rows * 7);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < 3; c++) x[r * 7 + c] = a[r * 3 + c];
+    for (let c = 0; c < 4; c++) x[r * 7 + 3 + c] = b[r * 7 + 2 + c];
+  }
+  return x;
+}
+
 describe('mlpInfer (forward-only, unrolled; no backward by design: it runs only where nothing is recorded)', () => {
   const cases: { rows: number; widths: number[]; activation: InferActivation; out: InferActivation }[] = [
     { rows: 1, widths: [3, 1], activation: 'relu', out: 'none' },
@@ -43,14 +53,7 @@ describe('mlpInfer (forward-only, unrolled; no backward by design: it runs only 
       name: 'mlpInfer (parts)',
       inputs: [{ shape: [rows, 3] }, { shape: [rows, 7] }, { shape: [mlpLayout(options.widths).params], domain: weightDomain(options.widths) }],
       gpu: (a, b, w) => nd.mlpInfer([a, { tensor: b, start: 2, length: 4 }], w, options),
-      ref: (a, b, w) => {
-        const x = new Float64Array(rows * 7);
-        for (let r = 0; r < rows; r++) {
-          for (let c = 0; c < 3; c++) x[r * 7 + c] = a[r * 3 + c];
-          for (let c = 0; c < 4; c++) x[r * 7 + 3 + c] = b[r * 7 + 2 + c];
-        }
-        return mlpInferReference(x, w, rows, options);
-      },
+      ref: (a, b, w) => mlpInferReference(concatAB(a, b, rows), w, rows, options),
       grad: false,
       rtol: 1e-4,
       atol: 1e-5,
@@ -69,12 +72,7 @@ describe('mlpInfer (forward-only, unrolled; no backward by design: it runs only 
         inputs: [{ shape: [rows, 3] }, { shape: [rows, 7] }, { shape: [mlpLayout(options.widths).params], domain: weightDomain(options.widths) }],
         gpu: (a, b, w) => nd.mlpInfer([a, { tensor: b, start: 2, length: 4 }], w, options, { index: nd.tensor(Int32Array.from(list), [list.length], 'i32'), rows }),
         ref: (a, b, w) => {
-          const x = new Float64Array(rows * 7);
-          for (let r = 0; r < rows; r++) {
-            for (let c = 0; c < 3; c++) x[r * 7 + c] = a[r * 3 + c];
-            for (let c = 0; c < 4; c++) x[r * 7 + 3 + c] = b[r * 7 + 2 + c];
-          }
-          const all = mlpInferReference(x, w, rows, options);
+          const all = mlpInferReference(concatAB(a, b, rows), w, rows, options);
           const y = new Float64Array(rows * 2);
           for (const r of list) y.set(all.subarray(r * 2, r * 2 + 2), r * 2);
           return y;
