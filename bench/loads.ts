@@ -81,13 +81,12 @@ export async function benchLoads(threads = WG * 1024, iterations = 256): Promise
 
 /**
  * The most the register-blocked matmul (matmul-blocked.ts: ROWS rows × 4·VECS columns per thread, 8 lanes) can
- * reach when loads and FMAs cannot overlap, from the measured rates: per k and 8-lane workgroup it loads
- * 8·(ROWS + 4·VECS) floats (the A value of each row, lane-uniform but loaded per lane, and each lane's B columns)
- * and does 8·ROWS·4·VECS FMAs. Returns GFLOP/s.
+ * reach when loads and FMAs cannot overlap, from the measured rates: per k and 8-lane workgroup it loads the A
+ * value of each row (lane-uniform, but loaded per lane: 8·ROWS scalar loads) and each lane's B columns (8·VECS
+ * vec4 loads), and does 8·ROWS·4·VECS FMAs. Returns GFLOP/s.
  */
-export function loadBoundMatmul(loadGFloatsPerS: number, ceilingGflops: number, rows = 12, vecs = 4): number {
-  const loads = 8 * (rows + 4 * vecs);
+export function loadBoundMatmul(scalarGFloatsPerS: number, vec4GFloatsPerS: number, ceilingGflops: number, rows = 12, vecs = 4): number {
   const fmas = 8 * rows * 4 * vecs;
-  const ns = loads / loadGFloatsPerS + fmas / (ceilingGflops / 2);
+  const ns = (8 * rows) / scalarGFloatsPerS + (8 * 4 * vecs) / vec4GFloatsPerS + fmas / (ceilingGflops / 2);
   return (2 * fmas) / ns;
 }
