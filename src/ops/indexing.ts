@@ -74,7 +74,6 @@ function padRaw(src: Tensor, shape: Shape, starts: readonly number[]): Tensor {
   return out;
 }
 
-/** The element box [starts, starts + shape) of x, materialised; not recorded. */
 /**
  * Whether the box [starts, starts + shape) of x is its first sizeOf(shape) elements: every start 0, the axes
  * before some axis k of size 1, the axes after k whole (a prefix of rows, the common `narrow(x, 0, 0, n)`).
@@ -86,6 +85,7 @@ function isPrefix(x: Tensor, starts: readonly number[], shape: Shape): boolean {
   return x.shape.slice(0, k).every((d) => d === 1) && shape.slice(k + 1).every((d, j) => d === x.shape[k + 1 + j]);
 }
 
+/** The element box [starts, starts + shape) of x (materialised, or shared when it is a prefix); not recorded. */
 function sliceRaw(x: Tensor, starts: readonly number[], shape: Shape): Tensor {
   // A prefix shares x's storage (as reshape does): no copy. Tensors are not written in place once made.
   if (isPrefix(x, starts, shape)) return viewPrefix(x, shape);

@@ -142,8 +142,7 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
 
   /** Raw density alone [P] (the occupancy grid's queries: no colour branch). */
   densityRaw(points: Tensor): Tensor {
-    const h = this.density.forward(hashGrid(affine(points, 0.5 / this.bound, 0.5), this.table, this.gridConfig));
-    return reshape(narrow(h, 1, 0, 1), [-1]);
+    return this.densityFeatures(points).sigmaRaw;
   }
 
   forward(points: Tensor, dirs: Tensor): FieldOutput {
