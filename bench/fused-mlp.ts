@@ -7,14 +7,13 @@
  * For each network: forward (no grad) and forward + backward (input and parameter gradients, as in training),
  * median over interleaved rounds (MLP, FusedMLP, MLP, …) so that load from other processes hits both alike. Each
  * figure is wall ms and CPU ms of this process (lavapipe's workers run inside it; on a shared machine the CPU time
- * is the steadier figure). GPU work is awaited with onSubmittedWorkDone after sleeping 0.8 × the variant's shortest duration so far.
+ * is the steadier figure). GPU work is awaited with `runtime().sync()` (it probes for completion without busy-polling).
  */
 import * as nd from '../src/index.ts';
 
 const rows = Number(process.argv[2] ?? 65536);
 const rounds = Number(process.argv[3] ?? 7);
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 interface Net {
@@ -37,7 +36,6 @@ async function main(): Promise<void> {
       MLP: { module: new nd.MLP(widths, { rng: new nd.Rng(2) }) },
       FusedMLP: { module: new nd.FusedMLP(widths, { rng: new nd.Rng(2) }) },
     };
-    const last: Record<string, number> = {};
     const run = async (key: string, module: Net['module'], train: boolean): Promise<{ wall: number; cpu: number }> => {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -46,10 +44,7 @@ async function main(): Promise<void> {
         nd.backward(module.forward(x), dy);
         return module.parameters()[0].grad!;
       });
-      nd.flush();
-      // Sleep for most of the last duration, then await (the await busy-polls a core that lavapipe could use).
-      await sleep(0.8 * (last[key] ?? 0));
-      await nd.runtime().device.queue.onSubmittedWorkDone();
+      await nd.runtime().sync(); // probes for completion without busy-polling a core lavapipe could use
       const wall = performance.now() - t0;
       const used = process.cpuUsage(cpu0);
       if (!train) probe.dispose();
@@ -59,7 +54,6 @@ async function main(): Promise<void> {
       }
       x.grad?.dispose();
       x.grad = null;
-      last[key] = Math.min(wall, last[key] ?? Infinity);
       return { wall, cpu: (used.user + used.system) / 1000 };
     };
     const samples: Record<string, { wall: number[]; cpu: number[] }> = {};
@@ -68,11 +62,7 @@ async function main(): Promise<void> {
         for (const [vname, { module }] of Object.entries(variants)) {
           const key = `${vname} ${train ? 'fwd+bwd' : 'fwd'}`;
           const t = await run(key, module, train);
-          if (round < 0) {
-            // Warm-up (pipeline compilation, pool growth): its duration would make the next sleeps far too long.
-            delete last[key];
-            continue;
-          }
+          if (round < 0) continue; // warm-up: pipeline compilation, pool growth
           (samples[key] ??= { wall: [], cpu: [] }).wall.push(t.wall);
           samples[key].cpu.push(t.cpu);
         }

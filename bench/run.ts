@@ -16,7 +16,7 @@ import { describeGpu, getGpu, runtime } from '../src/index.ts';
 import { measureCeiling, type CeilingResult } from './ceiling.ts';
 import { benchMatmul, type MatmulRow } from './matmul.ts';
 import { benchElementwise, type BandwidthRow } from './elementwise.ts';
-import { benchDispatch, type DispatchRow } from './dispatch.ts';
+import { benchDispatch, benchWaiting, type DispatchRow, type WaitRow } from './dispatch.ts';
 import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
 import { benchHashGrid } from './hashgrid.ts';
 import { benchLoads, loadBoundMatmul } from './loads.ts';
@@ -226,6 +226,13 @@ async function main(): Promise<void> {
       rows: rows.map((r) => [r.mode, r.usPerDispatch]),
     });
     record.dispatch = rows;
+    const waits: WaitRow[] = await benchWaiting(options.quick ? 50 : 200);
+    show({
+      title: 'waiting on queued GPU work (node main-thread CPU during the wait)',
+      columns: ['mode', 'wall ms', 'main-thread CPU ms'],
+      rows: waits.map((r) => [r.mode, r.wallMs, r.mainThreadMs ?? 'n/a']),
+    });
+    record.waiting = waits;
   }
 
   // ---- training step + autoFlushEvery

@@ -1,14 +1,10 @@
 /**
  * Timing helpers for the benchmarks. Figures are medians of several repetitions (the machines are shared and noisy).
  *
- * GPU work is timed by submitting it, sleeping for the time the previous repetition took (×0.8), and only then
- * awaiting `onSubmittedWorkDone`: awaiting a Dawn promise busy-polls node's main thread, which on a 2-core machine
- * steals a core from lavapipe's workers. The sleep guess adapts, so after a repetition or two the await covers only
- * the last fifth of the work.
+ * GPU work is timed from submit to `runtime().sync()`, which probes for completion without busy-polling (awaiting
+ * a Dawn promise would poll node's main thread, stealing one of a 2-core machine's cores from lavapipe's workers).
  */
 import { runtime } from '../src/index.ts';
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
@@ -45,22 +41,14 @@ export async function timeGpu(enqueue: () => void, reps: number, warmup = 1): Pr
     enqueue();
     await rt.sync(); // compiles pipelines; also surfaces shader compilation errors
   }
-  // Calibration: one plain awaited run gives the first sleep guess; the next run (not counted either) refines it.
-  let t0 = performance.now();
-  enqueue();
-  await rt.sync();
-  let guess = performance.now() - t0;
   const samples: number[] = [];
   const cpuSamples: number[] = [];
   for (let r = -1; r < reps; r++) {
     const cpu0 = process.cpuUsage();
-    t0 = performance.now();
+    const t0 = performance.now();
     enqueue();
-    rt.flush();
-    if (guess > 1) await sleep(guess * 0.8);
-    await rt.device.queue.onSubmittedWorkDone();
+    await rt.sync();
     const t = performance.now() - t0;
-    guess = t;
     if (r < 0) continue;
     cpuSamples.push(cpuMsSince(cpu0));
     samples.push(t);
