@@ -9,14 +9,16 @@
  *          coarse + fine fields with importance sampling; `mlp-faithful` is NeRF-AD's 8×256 size (slow on a CPU)
  *
  * Writes metrics.json (held-out PSNR, steps, seconds, rays/s, render ms per frame, adapter), loss/PSNR plots, and
- * heldout.png: each held-out view's render above its ground truth.
+ * heldout.png: each held-out view's render above its ground truth, and checkpoint/ (every
+ * `checkpointEverySeconds` of training and at the end: `npx nerfad run experiments/fit-scene.ts --resume DIR`
+ * continues an interrupted run, or a finished one given a larger `--set minutes=`).
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as nd from '../src/index.ts';
 import { Adam } from '../src/optim/index.ts';
 import { HashField, NerfMLP } from '../src/models/nerf/field.ts';
-import { NerfFitter, PosedImages, psnr, type RadianceField } from '../src/models/nerf/fit.ts';
+import { NerfFitter, PosedImages, psnr, type FitterState, type RadianceField } from '../src/models/nerf/fit.ts';
 import { BOUND, FAR, NEAR, makeViews, renderGroundTruth, renderGroundTruthAlpha, type View } from '../src/models/nerf/scene.ts';
 
 export default nd.defineExperiment({
@@ -49,6 +51,8 @@ export default nd.defineExperiment({
     renderSize: 128,
     /** Held-out PSNR is measured every this many seconds of training. */
     evalEverySeconds: 60,
+    /** A checkpoint every this many seconds of training, and at the end (`--resume DIR` continues; 0: only at the end). */
+    checkpointEverySeconds: 60,
     logEvery: 20,
     hash: { levels: 16, features: 2, log2TableSize: 17, baseResolution: 16, maxResolution: 512, width: 64 },
     mlp: { depth: 4, width: 128, skip: 2, positionFrequencies: 10, directionFrequencies: 4 },
@@ -130,7 +134,24 @@ export default nd.defineExperiment({
     let step = 0;
     let nextEval = c.evalEverySeconds * 1000;
     ctx.setTotalSteps(c.steps);
-    const curve: { step: number; seconds: number; psnr: number }[] = [];
+    let curve: { step: number; seconds: number; psnr: number }[] = [];
+
+    // Checkpoints: both fields, Adam's moments, the occupancy grid, and the clock, sampler and curve as JSON.
+    const checkpointParts = (): nd.CheckpointParts => ({
+      model: coarse,
+      optimizer,
+      tensors: { ...Object.fromEntries(fine?.stateEntries('fine.') ?? []), ...fitter.checkpointTensors() },
+    });
+    const checkpoint = (): Promise<void> => ctx.checkpoint({ step, ...checkpointParts(), data: { trainMs, nextEval, curve, fitter: fitter.checkpointData() } });
+    const resumed = await ctx.resume(checkpointParts());
+    if (resumed) {
+      const data = resumed.data as { trainMs: number; nextEval: number; curve: typeof curve; fitter: FitterState };
+      ({ trainMs, nextEval, curve } = data);
+      fitter.restoreData(data.fitter);
+      step = resumed.step;
+      ctx.log(`resumed at step ${step} after ${(trainMs / 1000).toFixed(1)} s of training`);
+    }
+    let nextCheckpoint = c.checkpointEverySeconds > 0 ? trainMs + c.checkpointEverySeconds * 1000 : Infinity;
     while (step < c.steps && trainMs < budgetMs && !ctx.stopRequested) {
       const t0 = performance.now();
       step += 1;
@@ -155,8 +176,13 @@ export default nd.defineExperiment({
         ctx.record(step, { heldout_psnr: e.psnr });
         ctx.log(`step ${step}, ${(trainMs / 1000).toFixed(0)} s: held-out PSNR ${e.psnr.toFixed(2)} dB`);
       }
+      if (trainMs >= nextCheckpoint) {
+        nextCheckpoint = trainMs + c.checkpointEverySeconds * 1000;
+        await checkpoint();
+      }
     }
-    await nd.runtime().sync();
+    // A checkpoint at the end too: `--resume DIR --set minutes=M` continues a finished run.
+    await checkpoint();
     const final = await evaluate();
     curve.push({ step, seconds: trainMs / 1000, psnr: final.psnr });
     ctx.record(step, { heldout_psnr: final.psnr });

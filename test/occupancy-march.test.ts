@@ -19,6 +19,7 @@ import {
   type RaggedInputs,
 } from '../src/kernels/render/composite-ragged.ref.ts';
 import type { DensityActivation } from '../src/kernels/render/composite.ref.ts';
+import { compositeRoundReference, finishRoundsReference, initialRoundState } from '../src/kernels/render/composite-rounds.ref.ts';
 import { checkOp, expectClose } from './helpers/check-op.ts';
 
 function bitfieldOf(cells: number, occupied: (c: number) => boolean): Uint32Array {
@@ -436,6 +437,62 @@ describe('ragged volume rendering', () => {
     }
   });
 
+  it('compositing in rounds continues one walk: GPU vs reference, and the rounds add up to the one-walk image', async () => {
+    const sigma = Float64Array.from({ length: N }, () => Math.fround(rng.range(-1, 4)));
+    const rgb = Float64Array.from({ length: N * 3 }, () => Math.fround(rng.normal()));
+    // Each ray's run cut into rounds of 2, then 3, then the rest; each round's samples packed in ray order.
+    const cuts = [2, 3, Infinity];
+    const rounds = cuts.map(() => ({ runs: [] as number[], source: [] as number[], endStep: [] as number[] }));
+    for (let r = 0; r < rays; r++) {
+      const [offset, count] = [runs[2 * r], runs[2 * r + 1]];
+      let taken = 0;
+      cuts.forEach((k, q) => {
+        const n = Math.min(k, count - taken);
+        rounds[q].runs.push(rounds[q].source.length, n);
+        for (let i = 0; i < n; i++) rounds[q].source.push(offset + taken + i);
+        taken += n;
+        // The march's end step: a lattice index to resume from while samples remain, DONE after the last.
+        rounds[q].endStep.push(taken < count ? 1000 + taken : DONE);
+      });
+    }
+    const pick = (values: ArrayLike<number>, source: number[], width = 1): Float64Array =>
+      Float64Array.from({ length: Math.max(1, source.length) * width }, (_, i) => (i < source.length * width ? values[source[Math.floor(i / width)] * width + (i % width)] : 0));
+    for (const threshold of [0, 1e-2, 0.5]) {
+      const made: nd.Tensor[] = [];
+      const t = <T extends nd.Tensor>(x: T): T => (made.push(x), x);
+      const state = t(nd.initialRoundState(rays));
+      const stateRef = initialRoundState(rays);
+      const bg = t(nd.tensor(background, [rays, 3]));
+      let out: nd.Tensor | null = null;
+      let stoppedEarly = 0;
+      for (const [q, round] of rounds.entries()) {
+        const inputs = { rays, runs: round.runs, sigmaRaw: pick(sigma, round.source), rgbRaw: pick(rgb, round.source, 3), z: pick(z, round.source), delta: pick(delta, round.source), endStep: round.endStep, activation: 'exp' as const, threshold };
+        const M = inputs.z.length;
+        const g = { runs: t(nd.tensor(round.runs, [rays, 2], 'u32')), sigma: t(nd.tensor(inputs.sigmaRaw, [M])), rgb: t(nd.tensor(inputs.rgbRaw, [M, 3])), z: t(nd.tensor(inputs.z, [M])), delta: t(nd.tensor(inputs.delta, [M])), end: t(nd.tensor(round.endStep, [rays], 'u32')) };
+        const walked = nd.roundWalkedSamples(g.sigma, g.runs, g.delta, state, g.end, { activation: 'exp', transmittanceThreshold: threshold });
+        made.push(walked.index, walked.count, walked.nextStart);
+        const expected = compositeRoundReference(inputs, stateRef);
+        stoppedEarly += expected.nextStart.filter((next, r) => next === DONE && round.endStep[r] !== DONE).length;
+        const [count] = await walked.count.data();
+        expect([...(await walked.index.data()).subarray(0, count)].sort((a, b) => a - b), `round ${q} walked, threshold ${threshold}`).toEqual(expected.walked);
+        expect([...(await walked.nextStart.data())], `round ${q} next start, threshold ${threshold}`).toEqual(expected.nextStart);
+        const last = q === rounds.length - 1;
+        out = nd.accumulateRound(g.sigma, g.rgb, g.runs, g.z, g.delta, state, bg, last, { activation: 'exp', transmittanceThreshold: threshold });
+        expectClose(await state.data(), stateRef, 2e-5, 2e-6, `round ${q} state, threshold ${threshold}`);
+        expect(out === null).toBe(!last);
+        if (out) made.push(out);
+      }
+      // The rounds' image is the one-walk image over all samples (and the references agree with each other).
+      const oneWalk = compositeRaggedReference(refInputs(sigma, rgb, 'exp', threshold));
+      expectClose(finishRoundsReference(stateRef, background), oneWalk, 1e-12, 1e-12, `reference rounds vs one walk, threshold ${threshold}`);
+      expectClose(await out!.data(), oneWalk, 2e-5, 2e-6, `GPU rounds vs one walk, threshold ${threshold}`);
+      // At 0.5 some rays turn opaque before their last round and leave the rounds.
+      if (threshold === 0.5) expect(stoppedEarly).toBeGreaterThan(0);
+      if (threshold === 0) expect(stoppedEarly).toBe(0);
+      for (const x of made) x.dispose();
+    }
+  });
+
   it('rejects mismatched shapes with a clear error', () => {
     nd.scope(() => {
       const d = gpuData();
@@ -446,6 +503,59 @@ describe('ragged volume rendering', () => {
 });
 
 describe('fitting with the occupancy sampler', () => {
+  it('a fit checkpointed and restored (fields, Adam, occupancy grid, sampler state) continues bit-identically', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { HashField } = await import('../src/models/nerf/field.ts');
+    const { NerfFitter, PosedImages } = await import('../src/models/nerf/fit.ts');
+    const { BOUND, FAR, NEAR, makeViews, renderGroundTruth } = await import('../src/models/nerf/scene.ts');
+    const train = makeViews(3, 8, 5);
+    const data = new PosedImages(train, train.map((v) => renderGroundTruth(v, 48)));
+    const build = (seed: number) => {
+      const field = new HashField({ grid: { levels: 2, features: 2, log2TableSize: 10, baseResolution: 8, maxResolution: 16, atomics: 'fixed-point' }, width: 16, bound: BOUND, rng: new nd.Rng(seed) });
+      const fitter = new NerfFitter(field, null, data, {
+        raysPerStep: 32, coarseSamples: 16, fineSamples: 0, near: NEAR, far: FAR, activation: 'exp', background: [1, 1, 1], seed,
+        sampler: 'occupancy', occupancy: { bound: BOUND, resolution: 8, stepsPerDiagonal: 24, maxSamples: 24, updateEvery: 2, warmupSteps: 4, initialSamplesPerRay: 24 },
+      });
+      const optimizer = new nd.Adam(field.parameters(), { lr: 1e-2, betas: [0.9, 0.99], eps: 1e-15 });
+      const parts = (): nd.CheckpointParts => ({ model: field, optimizer, tensors: fitter.checkpointTensors() });
+      return { field, fitter, optimizer, parts };
+    };
+    const losses = async (run: ReturnType<typeof build>, from: number, to: number): Promise<number[]> => {
+      const out: number[] = [];
+      for (let step = from; step <= to; step++) {
+        const loss = run.fitter.trainStep(step, run.optimizer);
+        out.push(await loss.item());
+        loss.dispose();
+        if (step % 3 === 0) await run.fitter.adaptCapacity();
+      }
+      return out;
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'nerfad-fit-resume-'));
+    const original = build(1);
+    const restored = build(2); // other weights and another sampler seed: all must come from the checkpoint
+    try {
+      await losses(original, 1, 7);
+      await nd.saveCheckpoint(join(dir, 'fit.safetensors'), { ...original.parts(), step: 7 });
+      const state = JSON.parse(JSON.stringify(original.fitter.checkpointData()));
+      await nd.loadCheckpoint(join(dir, 'fit.safetensors'), restored.parts());
+      restored.fitter.restoreData(state);
+      // Steps 8–12 cross an occupancy update (every 2 steps, rotating quarters) and a capacity change.
+      expect(await losses(restored, 8, 12)).toEqual(await losses(original, 8, 12));
+      expect(() => restored.fitter.restoreData({ rng: [0, 0, 0, 0] })).toThrow(/Rng.setState/);
+      expect(() => restored.fitter.restoreData({ rng: [1, 2, 3, 4] })).toThrow(/no occupancy sampler state/);
+    } finally {
+      for (const run of [original, restored]) {
+        run.fitter.dispose();
+        run.optimizer.dispose();
+        run.field.dispose();
+      }
+      data.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('trains a hash field with no readback per step; held-out renders improve', async () => {
     const { HashField } = await import('../src/models/nerf/field.ts');
     const { NerfFitter, PosedImages, psnr } = await import('../src/models/nerf/fit.ts');
@@ -504,6 +614,34 @@ describe('fitting with the occupancy sampler', () => {
     (plain as unknown as { occupancy: unknown }).occupancy = fitter.occupancy;
     const [split, full] = [await fitter.renderView(train[1]), await plain.renderView(train[1])];
     expectClose(split, full, 1e-5, 1e-6, 'render with colour on walked samples only vs the whole forward');
+    // Rendering in rounds (rays leave once opaque) gives the image of one march over the whole budget, bit for bit,
+    // and evaluates no more samples.
+    const occupancyOptions = fitter.occupancy!.options;
+    const schedule = occupancyOptions.renderRoundSamples;
+    const renders: { image: Float32Array; stats: typeof fitter.lastRenderStats }[] = [];
+    for (const rounds of [[], [2, 3], schedule]) {
+      occupancyOptions.renderRoundSamples = rounds;
+      renders.push({ image: await fitter.renderView(train[1]), stats: fitter.lastRenderStats });
+    }
+    occupancyOptions.renderRoundSamples = schedule;
+    expect(renders[0].stats!.rounds).toBe(1);
+    expect(renders[1].stats!.rounds).toBeGreaterThan(1);
+    for (const r of renders.slice(1)) {
+      expect(Array.from(r.image)).toEqual(Array.from(renders[0].image));
+      expect(r.stats!.densitySamples).toBeLessThanOrEqual(renders[0].stats!.densitySamples);
+    }
+    expect(Array.from(split)).toEqual(Array.from(renders[2].image));
+    // Rendering gives every buffer back: another frame allocates nothing new.
+    const bytesBefore = runtime().pool.getStats().bytesAllocated;
+    await fitter.renderView(train[1]);
+    expect(runtime().pool.getStats().bytesAllocated).toBe(bytesBefore);
+    // An all-empty grid marches no sample at all: the frame is the background.
+    const bits = await fitter.occupancy!.grid.bitfield.data();
+    runtime().upload(fitter.occupancy!.grid.bitfield.view, new Uint32Array(bits.length));
+    const empty = await fitter.renderView(train[1]);
+    expect(fitter.lastRenderStats).toEqual({ rounds: 1, densitySamples: 0, colourSamples: 0 });
+    expect(empty.every((v) => v === 1)).toBe(true);
+    runtime().upload(fitter.occupancy!.grid.bitfield.view, bits);
     fitter.dispose();
     data.dispose();
     optimizer.dispose();

@@ -19,9 +19,10 @@ import { occupancyCellPoints, occupancyPack, occupancyUpdate } from '../kernels/
 import { updateSlots } from '../kernels/render/occupancy.ref.ts';
 import { marchRays as marchKernel, sampleDispatchArgs, samplePositions, SAMPLE_POSITIONS_WORKGROUP } from '../kernels/render/march.ts';
 import { compositeRaggedBackward, compositeRaggedForward, compositeRaggedWalked, type RaggedCompositeConsts } from '../kernels/render/composite-ragged.ts';
+import { compositeRoundsAccumulate, compositeRoundsWalked, ROUND_STATE } from '../kernels/render/composite-rounds.ts';
 import type { DensityActivation } from '../kernels/render/composite.ref.ts';
 import { Tensor, shapeString } from '../tensor/tensor.ts';
-import { full } from '../tensor/create.ts';
+import { full, tensor } from '../tensor/create.ts';
 import { keep } from '../tensor/scope.ts';
 import { noGrad } from '../autograd/tape.ts';
 import { mean } from './reduce.ts';
@@ -59,7 +60,8 @@ export class OccupancyGrid {
   readonly grid: Tensor;
   /** [⌈G³/32⌉] u32, bit c = cell c occupied. */
   readonly bitfield: Tensor;
-  private updates = 0;
+  /** Updates queued so far (which quarter the next one refreshes; a checkpoint stores it). */
+  updates = 0;
 
   constructor(options: OccupancyGridOptions) {
     this.resolution = options.resolution ?? 64;
@@ -172,6 +174,7 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
   const args = Tensor.empty([3], 'u32');
   const count = Tensor.empty([1], 'u32');
   const endStep = Tensor.empty([R], 'u32');
+  const scratch = Tensor.empty([Math.max(1, R * opts.maxSamples)]);
   const startStep = opts.startStep ?? Tensor.empty([R], 'u32');
   if (!opts.startStep) rt.clear(startStep.view);
   else if (startStep.size !== R || startStep.dtype !== 'u32') throw new Error(`marchRays: startStep must be u32 [${R}], got ${shapeString(startStep.shape)} ${startStep.dtype}`);
@@ -186,7 +189,7 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
     rt.dispatch(
       marchKernel,
       undefined,
-      [rays.origin.view, rays.direction.view, grid.bitfield.view, near.view, far.view, startStep.view, requested.view, runs.view, sampleRay.view, z.view, delta.view, endStep.view],
+      [rays.origin.view, rays.direction.view, grid.bitfield.view, near.view, far.view, startStep.view, requested.view, runs.view, sampleRay.view, z.view, delta.view, endStep.view, scratch.view],
       {
         rays: R, capacity, resolution: grid.resolution, bound: grid.bound, dt: opts.dt, max_samples: opts.maxSamples,
         seed: opts.seed ?? 0, jitter: opts.jitter ? 1 : 0,
@@ -197,6 +200,7 @@ export function marchRays(rays: Rays, near: Tensor, far: Tensor, grid: Occupancy
   rt.dispatch(sampleDispatchArgs, undefined, [requested.view, args.view, count.view], { capacity, workgroup_size: SAMPLE_POSITIONS_WORKGROUP }, [1, 1, 1]);
   rt.dispatchIndirect(samplePositions, undefined, [rays.origin.view, rays.direction.view, sampleRay.view, z.view, count.view, points.view, dirs.view], { capacity }, args.view);
   sampleRay.dispose();
+  scratch.dispose();
   args.dispose();
   if (!opts.startStep) startStep.dispose();
   return { runs, points, dirs, z, delta, count, requested, endStep };
@@ -378,4 +382,69 @@ export function raggedWalkedSamples(sigmaRaw: Tensor, runs: Tensor, delta: Tenso
     );
   }
   return { index, count };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rendering in rounds (inference): composite-rounds.ts
+
+/** The running compositing state [R, 6] = (r, g, b, depth, acc, T) before the first round: (0, 0, 0, 0, 0, 1). */
+export function initialRoundState(rays: number): Tensor {
+  const state = new Float32Array(rays * ROUND_STATE);
+  for (let r = 0; r < rays; r++) state[r * ROUND_STATE + 5] = 1;
+  return tensor(state, [rays, ROUND_STATE]);
+}
+
+function validateRound(op: string, sigmaRaw: Tensor, runs: Tensor, delta: Tensor, state: Tensor): number {
+  const R = runs.shape[0];
+  if (sigmaRaw.rank !== 1 || delta.size !== sigmaRaw.size || runs.rank !== 2 || runs.shape[1] !== 2 || runs.dtype !== 'u32' || state.rank !== 2 || state.shape[0] !== R || state.shape[1] !== ROUND_STATE) {
+    throw new Error(`${op}: sigmaRaw [N], delta [N], runs u32 [R, 2], state [R, ${ROUND_STATE}] expected, got ${shapeString(sigmaRaw.shape)}, ${shapeString(delta.shape)}, ${shapeString(runs.shape)} ${runs.dtype}, ${shapeString(state.shape)}`);
+  }
+  return R;
+}
+
+/**
+ * A round's samples that compositing will read from `state` on (`index` [N] i32, the first `count` [1] u32 of it),
+ * and `nextStart` [R] u32: where each ray's next march resumes (the march's `endStep`, or DONE once the ray is
+ * opaque or left its range). No gradient.
+ */
+export function roundWalkedSamples(sigmaRaw: Tensor, runs: Tensor, delta: Tensor, state: Tensor, endStep: Tensor, opts: RaggedRenderOptions = {}): { index: Tensor; count: Tensor; nextStart: Tensor } {
+  const R = validateRound('roundWalkedSamples', sigmaRaw, runs, delta, state);
+  if (endStep.size !== R || endStep.dtype !== 'u32') throw new Error(`roundWalkedSamples: endStep must be u32 [${R}], got ${shapeString(endStep.shape)} ${endStep.dtype}`);
+  const index = Tensor.empty([sigmaRaw.size], 'i32');
+  const count = full([1], 0, 'u32');
+  const nextStart = Tensor.empty([R], 'u32');
+  if (R > 0) {
+    runtime().dispatch(
+      compositeRoundsWalked,
+      { activation: opts.activation ?? 'exp' },
+      [runs.view, sigmaRaw.view, delta.view, state.view, endStep.view, count.view, index.view, nextStart.view],
+      { rays: R, t_threshold: opts.transmittanceThreshold ?? 0 },
+      R,
+    );
+  }
+  return { index, count, nextStart };
+}
+
+/**
+ * Adds a round's samples to `state` (in place). With `finish` (the last round) returns the image rows [R, 5] =
+ * (r, g, b, depth, acc) with the leftover transmittance given to `background` [R, 3], else null. No gradient.
+ */
+export function accumulateRound(sigmaRaw: Tensor, rgbRaw: Tensor, runs: Tensor, z: Tensor, delta: Tensor, state: Tensor, background: Tensor, finish: boolean, opts: RaggedRenderOptions = {}): Tensor | null {
+  const R = validateRound('accumulateRound', sigmaRaw, runs, delta, state);
+  if (rgbRaw.rank !== 2 || rgbRaw.shape[0] !== sigmaRaw.size || rgbRaw.shape[1] !== 3 || z.size !== sigmaRaw.size || background.rank !== 2 || background.shape[0] !== R || background.shape[1] !== 3) {
+    throw new Error(`accumulateRound: rgbRaw [N, 3], z [N], background [R, 3] expected, got ${shapeString(rgbRaw.shape)}, ${shapeString(z.shape)}, ${shapeString(background.shape)} (N = ${sigmaRaw.size}, R = ${R})`);
+  }
+  const out = Tensor.empty([finish ? R : 1, 5]);
+  if (R > 0) {
+    runtime().dispatch(
+      compositeRoundsAccumulate,
+      { activation: opts.activation ?? 'exp' },
+      [runs.view, sigmaRaw.view, rgbRaw.view, z.view, delta.view, background.view, state.view, out.view],
+      { rays: R, t_threshold: opts.transmittanceThreshold ?? 0, finish: finish ? 1 : 0 },
+      R,
+    );
+  }
+  if (finish) return out;
+  out.dispose();
+  return null;
 }

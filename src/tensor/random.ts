@@ -23,6 +23,18 @@ export class Rng {
     this.s3 = next();
   }
 
+  /** The generator's 128-bit state as four u32 (a checkpoint stores it; `setState` continues the stream exactly). */
+  getState(): [number, number, number, number] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  setState(state: readonly number[]): void {
+    if (state.length !== 4 || state.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff) || state.every((w) => w === 0)) {
+      throw new Error(`Rng.setState: expected four u32 words, not all zero, got ${JSON.stringify(state)}`);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = state;
+  }
+
   /** A uniform 32-bit unsigned integer. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;

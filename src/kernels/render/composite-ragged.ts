@@ -40,11 +40,16 @@ const DENSITY_WGSL: Record<DensityActivation, { value: string; derivative: strin
 
 const DENSITY_FN = (activation: DensityActivation): string => `fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[activation].value}; }`;
 
+const SAMPLE_COLOUR_FN = /* wgsl */ `fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn sample_colour(s: u32) -> vec3f { return vec3f(sigmoid(rgb_raw[s * 3u]), sigmoid(rgb_raw[s * 3u + 1u]), sigmoid(rgb_raw[s * 3u + 2u])); }`;
+
+/** WGSL helpers shared with composite-rounds.ts (which must do this file's arithmetic exactly). */
+export const RAGGED_COMPOSITE_HELPERS = { density: DENSITY_FN, colour: SAMPLE_COLOUR_FN };
+
 const COMMON = (c: RaggedCompositeConsts): string => /* wgsl */ `
 ${DENSITY_FN(c.activation)}
 fn density_derivative(raw: f32) -> f32 { return ${DENSITY_WGSL[c.activation].derivative}; }
-fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
-fn sample_colour(s: u32) -> vec3f { return vec3f(sigmoid(rgb_raw[s * 3u]), sigmoid(rgb_raw[s * 3u + 1u]), sigmoid(rgb_raw[s * 3u + 2u])); }
+${SAMPLE_COLOUR_FN}
 fn background_of(ray: u32) -> vec3f { return vec3f(background[ray * 3u], background[ray * 3u + 1u], background[ray * 3u + 2u]); }`;
 
 export const compositeRaggedForward = defineKernel<RaggedCompositeConsts>({

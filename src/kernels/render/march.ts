@@ -8,15 +8,17 @@
  * [t0, t1) of distance t = z·|d|. Candidate samples sit on the lattice t_k = t0 + (k + u)·dt (u: one random offset
  * per ray in training, 0.5 in evaluation); the walk starts at k = start_step[ray] (0 in training; rendering resumes
  * rays that are still transparent, instant-ngp's iterative inference march) and writes where it stopped to
- * end_step[ray]: the next lattice index, or 0xFFFFFFFF when the ray left its range (nothing more to march). A candidate in an occupied cell is emitted and the walk moves one dt;
- * a candidate in an empty cell jumps whole dt steps to the first lattice point past the cell's exit (so emitted
- * samples always lie on the ray's lattice). At most `max_samples` are emitted. The walk runs twice: first to count,
- * then — after one atomicAdd on `counter` allocated space for them — to write them. A ray whose run would
- * overflow `capacity` gets no samples (instant-ngp does the same); the compositor then gives it the background.
+ * end_step[ray]: the next lattice index, or 0xFFFFFFFF when the ray left its range (nothing more to march). A
+ * candidate in an occupied cell is emitted and the walk moves one dt; a candidate in an empty cell jumps whole dt steps to the first lattice point past the cell's exit (so emitted
+ * samples always lie on the ray's lattice). At most `max_samples` are emitted. The walk runs once, writing each
+ * sample's t to the ray's row of `scratch_t`; one atomicAdd on `counter` then allocates the ray's span of the packed
+ * arrays and the row is copied there (instant-ngp and torch-ngp walk twice instead, counting and then writing:
+ * here the empty-space steps are most of the march's cost). A ray whose run would overflow `capacity` gets no
+ * samples (instant-ngp does the same); the compositor then gives it the background.
  *   runs [R, 2] u32: (offset, count) into the packed sample arrays (torch-ngp's `rays` layout)
  *   sample_ray [capacity] u32, sample_z [capacity] f32 (depth, z units), sample_delta [capacity] f32 (dt, world units)
  *   counter [1] u32: samples asked for (may exceed capacity; consumers clamp)
- *   start_step [R] u32 (read), end_step [R] u32 (written)
+ *   start_step [R] u32 (read), end_step [R] u32 (written), scratch_t [R, max_samples] f32 (the walk's distances)
  *
  * sample_dispatch_args — one thread: count = min(counter, capacity) → args [3] u32 = the workgroup grid covering
  * `count` threads (x ≤ 65535, folded into y), and count_out [1] u32, for dispatchWorkgroupsIndirect of per-sample
@@ -46,6 +48,7 @@ export const marchRays = defineKernel({
     { name: 'sample_z', access: 'rw' },
     { name: 'sample_delta', access: 'rw' },
     { name: 'end_step', access: 'rw' },
+    { name: 'scratch_t', access: 'rw' },
   ],
   params: [
     { name: 'rays', type: 'u32' },
@@ -73,7 +76,8 @@ struct Params { rays: u32, capacity: u32, resolution: u32, bound: f32, dt: f32, 
 @group(0) @binding(9) var<storage, read_write> sample_z: array<f32>;
 @group(0) @binding(10) var<storage, read_write> sample_delta: array<f32>;
 @group(0) @binding(11) var<storage, read_write> end_step: array<u32>;
-@group(0) @binding(12) var<uniform> p: Params;
+@group(0) @binding(12) var<storage, read_write> scratch_t: array<f32>;
+@group(0) @binding(13) var<uniform> p: Params;
 ${HASH_WGSL}
 
 struct Ray { o: vec3f, unit: vec3f, norm: f32, t0: f32, t1: f32 }
@@ -88,38 +92,36 @@ fn occupied(cell: vec3i) -> bool {
   return ((bitfield[c >> 5u] >> (c & 31u)) & 1u) != 0u;
 }
 
-// Distance along the ray to where it leaves the cell (the nearest exit plane over the three axes).
+// Distance along the ray to where it leaves the cell along one axis (3.4e38 when the ray runs parallel to it).
+fn axis_exit(o: f32, unit: f32, cell: i32, size: f32) -> f32 {
+  if (unit == 0.0) { return 3.4e38; }
+  let plane = select(f32(cell), f32(cell + 1), unit > 0.0) * size - p.bound;
+  return (plane - o) / unit;
+}
+
+// Distance along the ray to where it leaves the cell: the nearest exit plane over the three axes (written out per
+// axis: a dynamically indexed vector would be spilled to memory on lavapipe, per lane, every step).
 fn cell_exit(ray: Ray, cell: vec3i, t: f32) -> f32 {
   let size = 2.0 * p.bound / f32(p.resolution);
-  var exit = 3.4e38;
-  for (var a = 0; a < 3; a++) {
-    if (ray.unit[a] != 0.0) {
-      let plane = select(f32(cell[a]), f32(cell[a] + 1), ray.unit[a] > 0.0) * size - p.bound;
-      exit = min(exit, (plane - ray.o[a]) / ray.unit[a]);
-    }
-  }
-  return exit;
+  return min(axis_exit(ray.o.x, ray.unit.x, cell.x, size), min(axis_exit(ray.o.y, ray.unit.y, cell.y, size), axis_exit(ray.o.z, ray.unit.z, cell.z, size)));
 }
 
 const DONE: u32 = 0xffffffffu;
 struct Walked { count: u32, next: u32 }
 
-// Walks the ray's lattice from step k0; writes samples at base.. when write is true. Returns the number of samples
-// and the next lattice step (DONE past the ray's range).
-fn walk(index: u32, ray: Ray, u: f32, k0: u32, write: bool, base: u32) -> Walked {
+// Walks the ray's lattice from step k0, writing each sample's distance t to the ray's scratch row. Returns the
+// number of samples and the next lattice step (DONE past the ray's range).
+fn walk(index: u32, ray: Ray, u: f32, k0: u32) -> Walked {
   var n = 0u;
   var k = f32(k0);
+  let row = index * p.max_samples;
   loop {
     let t = ray.t0 + (k + u) * p.dt;
     if (t >= ray.t1) { return Walked(n, DONE); }
     if (n >= p.max_samples) { break; }
     let cell = cell_of(ray.o + t * ray.unit);
     if (occupied(cell)) {
-      if (write) {
-        sample_ray[base + n] = index;
-        sample_z[base + n] = t / ray.norm;
-        sample_delta[base + n] = p.dt;
-      }
+      scratch_t[row + n] = t;
       n += 1u;
       k += 1.0;
     } else {
@@ -158,12 +160,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   if (t0 >= t1 || start_step[index] == DONE) { return; }
   let ray = Ray(o, unit, norm, t0, t1);
   let u = select(0.5, random01(p.seed, index, 0u), p.jitter != 0u);
-  let walked = walk(index, ray, u, start_step[index], false, 0u);
+  let walked = walk(index, ray, u, start_step[index]);
   let count = walked.count;
   if (count == 0u) { return; }
   let base = atomicAdd(&counter[0], count);
   if (base + count > p.capacity) { return; }
-  walk(index, ray, u, start_step[index], true, base);
+  // Copied from the scratch row rather than walked again: the walk's empty-space steps are the march's cost.
+  let row = index * p.max_samples;
+  for (var i = 0u; i < count; i++) {
+    sample_ray[base + i] = index;
+    sample_z[base + i] = scratch_t[row + i] / norm;
+    sample_delta[base + i] = p.dt;
+  }
   runs[index * 2u] = base;
   runs[index * 2u + 1u] = count;
   end_step[index] = walked.next;

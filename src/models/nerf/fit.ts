@@ -4,7 +4,7 @@
  * no readback — and evaluation (PSNR) by rendering whole views in chunks.
  */
 import { Tensor } from '../../tensor/tensor.ts';
-import { tensor, full } from '../../tensor/create.ts';
+import { tensor, full, zeros } from '../../tensor/create.ts';
 import { Rng } from '../../tensor/random.ts';
 import { keep, scope } from '../../tensor/scope.ts';
 import { backward, noGrad } from '../../autograd/tape.ts';
@@ -14,7 +14,7 @@ import { expand, reshape } from '../../ops/shape.ts';
 import { indexSelect, narrow } from '../../ops/indexing.ts';
 import { generateRays, importanceSamples, sampleWeights, stratifiedSamples, type Rays } from '../../ops/nerf.ts';
 import { volumeRender, volumeRenderLoss } from '../../ops/render.ts';
-import { OccupancyGrid, disposeMarch, marchRays, raggedWalkedSamples, volumeRenderRagged, volumeRenderRaggedLoss, type MarchResult } from '../../ops/occupancy.ts';
+import { OccupancyGrid, accumulateRound, disposeMarch, initialRoundState, marchRays, roundWalkedSamples, volumeRenderRaggedLoss, type MarchResult } from '../../ops/occupancy.ts';
 import type { DensityActivation } from '../../kernels/render/composite.ref.ts';
 import type { Module } from '../module.ts';
 import type { RowsAt } from '../../ops/mlp.ts';
@@ -72,6 +72,25 @@ export interface OccupancySamplerOptions {
   initialSamplesPerRay: number;
   /** Early termination of compositing (transmittance below this). */
   transmittanceThreshold: number;
+  /**
+   * Rendering marches in rounds of these many samples per ray, then one round for the rest of maxSamples; a ray
+   * leaves the rounds once opaque (`renderViewOccupancy`). [] marches once.
+   */
+  renderRoundSamples: number[];
+}
+
+/** Samples per ray of each rendering round: renderRoundSamples (clipped to maxSamples), then the rest. */
+export function roundSchedule(o: Pick<OccupancySamplerOptions, 'maxSamples' | 'renderRoundSamples'>): number[] {
+  const rounds: number[] = [];
+  let left = o.maxSamples;
+  for (const k of o.renderRoundSamples) {
+    if (!Number.isInteger(k) || k < 1) throw new Error(`occupancy.renderRoundSamples must hold positive integers, got ${JSON.stringify(o.renderRoundSamples)}`);
+    if (left <= k) break;
+    rounds.push(k);
+    left -= k;
+  }
+  rounds.push(left);
+  return rounds;
 }
 
 const OCCUPANCY_DEFAULTS: Omit<OccupancySamplerOptions, 'bound'> = {
@@ -84,7 +103,15 @@ const OCCUPANCY_DEFAULTS: Omit<OccupancySamplerOptions, 'bound'> = {
   threshold: 0.01,
   initialSamplesPerRay: 64,
   transmittanceThreshold: 1e-4,
+  renderRoundSamples: [16],
 };
+
+/** `NerfFitter.checkpointData()`: JSON state of a fit beyond its tensors. */
+export interface FitterState {
+  rng: number[];
+  occupancyUpdates?: number;
+  capacity?: number;
+}
 
 /** Posed views with their images, uploaded once. */
 export class PosedImages {
@@ -144,6 +171,11 @@ export class NerfFitter {
   private readonly background: Tensor;
   /** The occupancy sampler's state (null for stratified sampling). */
   readonly occupancy: { grid: OccupancyGrid; options: OccupancySamplerOptions; dt: number; capacity: number } | null = null;
+  /**
+   * What the last occupancy render evaluated: rounds marched (over all chunks), samples given to the field's
+   * density and to its colour.
+   */
+  lastRenderStats: { rounds: number; densitySamples: number; colourSamples: number } | null = null;
   /** The last training march's requested sample count [1] u32 (kept for `adaptCapacity`). */
   private lastRequested: Tensor | null = null;
 
@@ -167,6 +199,33 @@ export class NerfFitter {
     }
   }
 
+  /**
+   * What a checkpoint needs beyond the fields' parameters and the optimizer, so that a resumed fit continues as if
+   * never stopped: the occupancy grid's tensors, and as JSON the batch sampler's random stream, the grid's update
+   * count (which quarter it refreshes next) and the packed-sample capacity.
+   */
+  checkpointTensors(): Record<string, Tensor> {
+    const occ = this.occupancy;
+    return occ ? { 'occupancy.grid': occ.grid.grid, 'occupancy.bitfield': occ.grid.bitfield } : {};
+  }
+
+  checkpointData(): FitterState {
+    const occ = this.occupancy;
+    return { rng: this.rng.getState(), ...(occ ? { occupancyUpdates: occ.grid.updates, capacity: occ.capacity } : {}) };
+  }
+
+  /** Restores `checkpointData()` (the tensors are loaded in place by the checkpoint reader). */
+  restoreData(state: FitterState): void {
+    this.rng.setState(state.rng);
+    const occ = this.occupancy;
+    if (!occ) return;
+    if (!Number.isInteger(state.occupancyUpdates) || !Number.isInteger(state.capacity) || state.capacity! < 1) {
+      throw new Error(`NerfFitter.restoreData: the checkpoint has no occupancy sampler state (got ${JSON.stringify(state)})`);
+    }
+    occ.grid.updates = state.occupancyUpdates!;
+    occ.capacity = state.capacity!;
+  }
+
   /** Raw density of the (coarse) field at points [P, 3]: its `densityRaw` when it has one, else its forward's. */
   private densityAt(points: Tensor): Tensor {
     const field = this.coarse as RadianceField & { densityRaw?: (points: Tensor) => Tensor };
@@ -187,10 +246,10 @@ export class NerfFitter {
     occ.grid.update((points) => this.densityAt(points), { seed: step, all: step <= occ.options.warmupSteps });
   }
 
-  private march(rays: Rays, R: number, capacity: number, jitter: boolean, seed: number): MarchResult {
+  private march(rays: Rays, R: number, capacity: number, jitter: boolean, seed: number, maxSamples = this.occupancy!.options.maxSamples, startStep?: Tensor): MarchResult {
     const o = this.options;
     const occ = this.occupancy!;
-    return marchRays(rays, full([R], o.near), full([R], o.far), occ.grid, { dt: occ.dt, maxSamples: occ.options.maxSamples, capacity, jitter, seed });
+    return marchRays(rays, full([R], o.near), full([R], o.far), occ.grid, { dt: occ.dt, maxSamples, capacity, jitter, seed, startStep });
   }
 
   /**
@@ -334,63 +393,91 @@ export class NerfFitter {
   }
 
   /**
-   * Occupancy rendering: march each chunk at its worst-case capacity (rays × maxSamples), read the sample count
-   * back (rendering reads its pixels back anyway), and run the field over exactly that many samples. A field that
-   * splits (`SplitField`: HashField) gets its density everywhere and its colour only at the samples compositing
-   * reads (before early termination), listed on the GPU and counted with a second readback: the image is the
-   * same, and on fit-scene about half the colour work is skipped.
-   * (An iterative march with early termination — `startStep`/`endStep`, rounds of 16 then 64 samples for the rays
-   * still transparent — was tried: a fifth of the rays survive the first round and take most of the samples, and
-   * each round costs a host sync; at 128² it measured 1.0–1.4 s against 0.6–1.2 s for one march on the shared
-   * machine, so rendering marches once.)
+   * Occupancy rendering in rounds (instant-ngp's iterative inference march): each round marches every ray that is
+   * still transparent a few more samples from where the last round stopped, evaluates the field there, and
+   * composites into a running per-ray state; a ray stops being marched once T < transmittanceThreshold. So the
+   * field is not evaluated behind surfaces: with one march, ~45% of fit-scene's samples lie past termination
+   * (inside the solids) and each would still go through the hash grid and the density MLP. Round sizes are
+   * `renderRoundSamples`, then the rest of maxSamples; the image equals the one-march image exactly (tested).
+   * Each round reads back its sample count (it sizes the field's tensors; read together with the previous
+   * round's walked count, so a round costs one host sync). A field that splits (`SplitField`: HashField) gets
+   * density at every marched sample and colour only at those compositing reads (listed on the GPU).
    */
   private async renderViewOccupancy(view: View, c2w: Tensor, image: Float32Array, chunk: number): Promise<void> {
     const { width, height } = view;
     const occ = this.occupancy!;
     const o = this.options;
+    const rounds = roundSchedule(occ.options);
+    const renderOptions = { activation: o.activation, transmittanceThreshold: occ.options.transmittanceThreshold };
+    const field = this.coarse as RadianceField & Partial<SplitField>;
+    const split = typeof field.densityFeatures === 'function' && typeof field.colourFrom === 'function';
+    const stats = (this.lastRenderStats = { rounds: 0, densitySamples: 0, colourSamples: 0 });
     for (let start = 0; start < width * height; start += chunk) {
       const R = Math.min(chunk, width * height - start);
-      const { rays, m } = scope(() =>
+      const { rays, state, background } = scope(() =>
         noGrad(() => {
           const pixel = tensor(Uint32Array.from({ length: R }, (_, i) => start + i), [R], 'u32');
           const rays = generateRays(pixel, tensor(new Uint32Array(R), [R], 'u32'), c2w, width, view.intrinsics);
-          const m = this.march(rays, R, R * occ.options.maxSamples, false, 0);
-          for (const t of [rays.origin, rays.direction, rays.dirNorm, ...Object.values(m)]) keep(t);
-          return { rays, m };
+          for (const t of [rays.origin, rays.direction, rays.dirNorm]) keep(t);
+          return { rays, state: keep(initialRoundState(R)), background: keep(expand(this.background, [R, 3])) };
         }),
       );
-      const [count] = await m.count.data();
-      // Only the first `count` samples are real: the field runs over those (one padding row when there are none).
-      const n = Math.max(1, count);
-      const renderOptions = { activation: o.activation, transmittanceThreshold: occ.options.transmittanceThreshold };
-      const composite = (sigmaRaw: Tensor, rgbRaw: Tensor): Tensor =>
-        narrow(volumeRenderRagged(reshape(sigmaRaw, [-1]), rgbRaw, m.runs, narrow(m.z, 0, 0, n), narrow(m.delta, 0, 0, n), expand(this.background, [R, 3]), renderOptions), 1, 0, 3);
-      const field = this.coarse as RadianceField & Partial<SplitField>;
-      let out: Tensor;
-      if (field.densityFeatures && field.colourFrom) {
-        // Density everywhere, then colour only where compositing reads (about half the samples lie behind a surface).
-        const density = scope(() => noGrad(() => {
-          const { sigmaRaw, hidden } = field.densityFeatures!(narrow(m.points, 0, 0, n));
-          const walked = raggedWalkedSamples(sigmaRaw, m.runs, narrow(m.delta, 0, 0, n), renderOptions);
-          return { sigmaRaw: keep(sigmaRaw), hidden: keep(hidden), walked: keep(walked.index), walkedCount: keep(walked.count) };
+      // A march's outputs outlive the scope that frees its temporaries (the near/far tensors).
+      const march = (samplesPerRay: number, startStep?: Tensor): MarchResult =>
+        scope(() => noGrad(() => {
+          const m = this.march(rays, R, R * samplesPerRay, false, 0, samplesPerRay, startStep);
+          for (const t of Object.values(m)) keep(t);
+          return m;
         }));
-        const [walkedCount] = await density.walkedCount.data();
+      let m = march(rounds[0]);
+      let [count] = await m.count.data();
+      let out: Tensor | null = null;
+      for (let round = 0; out === null; round++) {
+        stats.rounds += 1;
+        stats.densitySamples += count;
+        // Only the first `count` samples are real: the field runs over those (one padding row when there are none).
+        const n = Math.max(1, count);
+        const current = m;
+        // Prefix views (no copies); disposed with the round, so that the march's buffers go back to the pool.
+        const samples = { points: narrow(current.points, 0, 0, n), dirs: narrow(current.dirs, 0, 0, n), z: narrow(current.z, 0, 0, n), delta: narrow(current.delta, 0, 0, n) };
+        for (const t of Object.values(samples)) keep(t);
+        const density = scope(() => noGrad(() => {
+          const f = split ? field.densityFeatures!(samples.points) : this.coarse.forward(samples.points, samples.dirs);
+          const sigmaRaw = 'hidden' in f ? f.sigmaRaw : reshape(f.sigmaRaw, [-1]);
+          const walked = roundWalkedSamples(sigmaRaw, current.runs, samples.delta, state, current.endStep, renderOptions);
+          return {
+            sigmaRaw: keep(sigmaRaw),
+            hidden: 'hidden' in f ? keep(f.hidden) : null,
+            rgbRaw: 'rgbRaw' in f ? keep(f.rgbRaw) : null,
+            walked: keep(walked.index),
+            walkedCount: keep(walked.count),
+            nextStart: keep(walked.nextStart),
+          };
+        }));
+        const more = round + 1 < rounds.length;
+        const next = more ? march(rounds[round + 1], density.nextStart) : null;
+        // One host sync for both counts.
+        const [[walkedCount], nextCount] = await Promise.all([density.walkedCount.data(), next ? next.count.data().then((c) => c[0]) : 0]);
+        stats.colourSamples += split ? walkedCount : count;
+        const finish = !next || nextCount === 0;
         out = scope(() => noGrad(() => {
           // Rows of samples compositing never reads stay 0 (and are never read).
-          const at = { index: narrow(density.walked, 0, 0, walkedCount), rows: n };
-          return composite(density.sigmaRaw, field.colourFrom!(narrow(m.dirs, 0, 0, n), density.hidden, at));
+          const rgbRaw = density.rgbRaw ?? (walkedCount === 0 ? zeros([n, 3]) : field.colourFrom!(samples.dirs, density.hidden!, { index: narrow(density.walked, 0, 0, walkedCount), rows: n }));
+          const rows = accumulateRound(density.sigmaRaw, rgbRaw, current.runs, samples.z, samples.delta, state, background, finish, renderOptions);
+          return rows && narrow(rows, 1, 0, 3);
         }));
-        for (const t of Object.values(density)) t.dispose();
-      } else {
-        out = scope(() => noGrad(() => {
-          const f = this.coarse.forward(narrow(m.points, 0, 0, n), narrow(m.dirs, 0, 0, n));
-          return composite(f.sigmaRaw, f.rgbRaw);
-        }));
+        for (const t of [...Object.values(density), ...Object.values(samples)]) t?.dispose();
+        disposeMarch(current);
+        if (finish) {
+          if (next) disposeMarch(next);
+        } else {
+          m = next!;
+          count = nextCount;
+        }
       }
       image.set(await out.data(), start * 3);
       out.dispose();
-      disposeMarch(m);
-      for (const t of [rays.origin, rays.direction, rays.dirNorm]) t.dispose();
+      for (const t of [rays.origin, rays.direction, rays.dirNorm, state, background]) t.dispose();
     }
   }
 
