@@ -9,8 +9,9 @@
  * per ray in training, 0.5 in evaluation); the walk starts at k = start_step[ray] (0 in training; rendering resumes
  * rays that are still transparent, instant-ngp's iterative inference march) and writes where it stopped to
  * end_step[ray]: the next lattice index, or 0xFFFFFFFF when the ray left its range (nothing more to march). A
- * candidate in an occupied cell is emitted and the walk moves one dt; a candidate in an empty cell jumps whole dt steps to the first lattice point past the cell's exit (so emitted
- * samples always lie on the ray's lattice). At most `max_samples` are emitted. The walk runs once, writing each
+ * candidate in an occupied cell is emitted and the walk moves one dt; a candidate in an empty cell jumps whole dt
+ * steps to the first lattice point past the cell's exit (so emitted samples always lie on the ray's lattice).
+ * At most `max_samples` are emitted. The walk runs once, writing each
  * sample's t to the ray's row of `scratch_t`; one atomicAdd on `counter` then allocates the ray's span of the packed
  * arrays and the row is copied there (instant-ngp and torch-ngp walk twice instead, counting and then writing:
  * here the empty-space steps are most of the march's cost). A ray whose run would overflow `capacity` gets no
