@@ -418,8 +418,9 @@ describe('ragged volume rendering', () => {
       const d = gpuData();
       made.push(...Object.values(d));
       const s = t(nd.tensor(sigma, [N]));
-      const walked = nd.raggedWalkedSamples(s, d.runs, d.delta, { activation: 'exp', transmittanceThreshold: threshold });
-      made.push(walked.index, walked.count);
+      // One round from the initial state lists what one compositing walk reads.
+      const walked = nd.roundWalkedSamples(s, d.runs, d.delta, t(nd.initialRoundState(rays)), t(nd.tensor(new Uint32Array(rays).fill(DONE), [rays], 'u32')), { activation: 'exp', transmittanceThreshold: threshold });
+      made.push(walked.index, walked.count, walked.nextStart);
       const [count] = await walked.count.data();
       const expected = walkedSamplesReference({ rays, runs, sigmaRaw: sigma, delta, activation: 'exp', threshold });
       expect(count, `count, threshold ${threshold}`).toBe(expected.length);

@@ -18,7 +18,7 @@ import { runtime } from '../kernels/runtime/runtime.ts';
 import { occupancyCellPoints, occupancyPack, occupancyUpdate } from '../kernels/render/occupancy.ts';
 import { updateSlots } from '../kernels/render/occupancy.ref.ts';
 import { marchRays as marchKernel, sampleDispatchArgs, samplePositions, SAMPLE_POSITIONS_WORKGROUP } from '../kernels/render/march.ts';
-import { compositeRaggedBackward, compositeRaggedForward, compositeRaggedWalked, type RaggedCompositeConsts } from '../kernels/render/composite-ragged.ts';
+import { compositeRaggedBackward, compositeRaggedForward, type RaggedCompositeConsts } from '../kernels/render/composite-ragged.ts';
 import { compositeRoundsAccumulate, compositeRoundsWalked, ROUND_STATE } from '../kernels/render/composite-rounds.ts';
 import type { DensityActivation } from '../kernels/render/composite.ref.ts';
 import { Tensor, shapeString } from '../tensor/tensor.ts';
@@ -358,31 +358,6 @@ export function volumeRenderRaggedLoss(sigmaRaw: Tensor, rgbRaw: Tensor, runs: T
   return raggedLossOp(sigmaRaw, rgbRaw, runs, z, delta, background, target, { activation: opts.activation ?? 'exp', transmittanceThreshold: opts.transmittanceThreshold ?? 0 });
 }
 
-
-/**
- * The samples `volumeRenderRagged` reads with these options (those before early termination; the rest it never
- * touches): `index` [N] i32 whose first `count` entries list them, ray by ray (rays in varying order), and
- * `count` [1] u32 on the GPU. A renderer can evaluate colour on `narrow(index, 0, 0, count)` alone. No gradient.
- */
-export function raggedWalkedSamples(sigmaRaw: Tensor, runs: Tensor, delta: Tensor, opts: RaggedRenderOptions = {}): { index: Tensor; count: Tensor } {
-  const N = sigmaRaw.size;
-  if (sigmaRaw.rank !== 1 || delta.size !== N || runs.rank !== 2 || runs.shape[1] !== 2 || runs.dtype !== 'u32') {
-    throw new Error(`raggedWalkedSamples: sigmaRaw [N], delta [N], runs u32 [R, 2] expected, got ${shapeString(sigmaRaw.shape)}, ${shapeString(delta.shape)}, ${shapeString(runs.shape)} ${runs.dtype}`);
-  }
-  const index = Tensor.empty([N], 'i32');
-  const count = full([1], 0, 'u32');
-  const R = runs.shape[0];
-  if (R > 0) {
-    runtime().dispatch(
-      compositeRaggedWalked,
-      { activation: opts.activation ?? 'exp' },
-      [runs.view, sigmaRaw.view, delta.view, count.view, index.view],
-      { rays: R, t_threshold: opts.transmittanceThreshold ?? 0 },
-      R,
-    );
-  }
-  return { index, count };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering in rounds (inference): composite-rounds.ts

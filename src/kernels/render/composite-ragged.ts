@@ -4,11 +4,7 @@
  * float64 reference: composite-ragged.ref.ts.
  *
  * Thread mapping: one thread per ray, walking its run of samples front to back.
- * `composite_ragged_walked` lists the samples the compositor reads (those before early termination), so a
- * renderer can evaluate colour on those alone and leave the rest unread: about half of a trained scene's marched
- * samples lie behind a surface (measured on fit-scene's hash field: 45% after T < 1e-4). Each ray reserves its
- * span of the list with one atomicAdd on `counter`, so the order of rays in the list varies from run to run; a
- * sample's entry and the rendered image do not.
+ * Rendering (inference) composites in rounds instead, with the same arithmetic: composite-rounds.ts.
  * Buffer layout (f32 unless said):
  *   runs [R, 2] u32 (offset, count)    sigma_raw [N]   rgb_raw [N, 3]   z [N] (depth)   delta [N] (interval)
  *   background [R, 3]: takes the transmittance left after the last sample (an empty ray renders it exactly)
@@ -213,60 +209,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
     dL_drgb_raw[s * 3u + 2u] = dL_dc.z;
     transmittance = next;
   }
-}
-`,
-});
-
-/**
- * walked[counter₀ …] = the sample indices each ray's compositing reads: offset_r … offset_r + n_r − 1, n_r the
- * samples before T < t_threshold (the same walk as the forward's). counter [1] must start at 0 and ends as the
- * total; walked holds at least that many entries (the packed arrays' capacity always does).
- */
-export const compositeRaggedWalked = defineKernel<{ activation: DensityActivation }>({
-  name: 'composite_ragged_walked',
-  variants: [{ activation: 'exp' }],
-  bindings: [
-    { name: 'runs', access: 'read' },
-    { name: 'sigma_raw', access: 'read' },
-    { name: 'delta', access: 'read' },
-    { name: 'counter', access: 'rw' },
-    { name: 'walked', access: 'rw' },
-  ],
-  params: [
-    { name: 'rays', type: 'u32' },
-    { name: 't_threshold', type: 'f32' },
-  ],
-  workgroupSize: WORKGROUP,
-  wgsl: ({ activation }) => /* wgsl */ `
-// composite_ragged_walked(σ: ${activation}): the samples compositing reads, listed ray by ray.
-struct Params { rays: u32, t_threshold: f32 }
-@group(0) @binding(0) var<storage, read> runs: array<u32>;
-@group(0) @binding(1) var<storage, read> sigma_raw: array<f32>;
-@group(0) @binding(2) var<storage, read> delta: array<f32>;
-@group(0) @binding(3) var<storage, read_write> counter: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> walked: array<i32>;
-@group(0) @binding(5) var<uniform> p: Params;
-${DENSITY_FN(activation)}
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let ray = gid.x + gid.y * groups.x * ${WORKGROUP}u;
-  if (ray >= p.rays) { return; }
-  let offset = runs[ray * 2u];
-  let count = runs[ray * 2u + 1u];
-  var transmittance = 1.0;
-  var n = 0u;
-  for (var i = 0u; i < count; i++) {
-    if (transmittance < p.t_threshold) { break; }
-    let s = offset + i;
-    // The forward's own arithmetic, so both stop at the same sample.
-    let alpha = 1.0 - exp(-density(sigma_raw[s]) * delta[s]);
-    transmittance *= 1.0 - alpha;
-    n += 1u;
-  }
-  if (n == 0u) { return; }
-  let first = atomicAdd(&counter[0], n);
-  for (var i = 0u; i < n; i++) { walked[first + i] = i32(offset + i); }
 }
 `,
 });

@@ -1,9 +1,10 @@
 /**
  * Volume rendering in rounds, for inference (instant-ngp's iterative march: march_rays + composite_rays; no
  * gradient). A frame is marched a few samples per ray at a time, each round resuming every ray where the last
- * one stopped and only while the ray is still transparent, so the field is never evaluated behind a surface: on
- * fit-scene about 45% of the samples one march emits lie past T < 1e-4 (inside the solids), and a single march
- * would still pass every one of them through the hash grid and the density MLP.
+ * one stopped and only while the ray is still transparent, so that fewer samples behind surfaces reach the field:
+ * on fit-scene about 45% of the samples one march emits lie past T < 1e-4 (inside the solids), and each would go
+ * through the hash grid and the density MLP; rounds of 16 samples and then the rest cut a 128² frame's density
+ * evaluations from 124,597 to 89,907 (the rays still transparent after 16 samples march the rest in full).
  * The math and its float64 reference: composite-rounds.ref.ts.
  *
  * Per ray the running state is [R, 6] f32 = (r, g, b, depth, acc, T), starting at (0, 0, 0, 0, 0, 1). Each round
@@ -12,14 +13,16 @@
  *
  * composite_rounds_walked — thread per ray; after the round's density is known, before its colour:
  *   walks the round's run from the state's T (not writing it) as long as T ≥ t_threshold; lists the walked
- *   samples in `walked` (one atomicAdd on `counter` reserves the ray's span; the colour MLP then runs on those
- *   alone), and writes next_start[ray] for the next round's march: the march's end_step, or DONE (0xFFFFFFFF) when
+ *   samples in `walked` (one atomicAdd on `counter` reserves the ray's span, so the order of rays in the list
+ *   varies from run to run while a sample's entry and the image do not; the colour MLP then runs on those alone),
+ *   and writes next_start[ray] for the next round's march: the march's end_step, or DONE (0xFFFFFFFF) when
  *   the ray terminated here or left its range.
  * composite_rounds_accumulate — thread per ray; after the round's colour:
  *   walks the same samples and adds them to the state; with `finish` (the last round) also writes
  *   out [R, 5] = (colour + T·background, depth, acc), composite_ragged_forward's layout.
  * Buffer layout (f32 unless said): runs [R, 2] u32 (offset, count) into the round's packed samples;
- *   sigma_raw [N], rgb_raw [N, 3], z [N], delta [N]; end_step [R] u32 (the march's); background [R, 3].
+ *   sigma_raw [N], rgb_raw [N, 3], z [N], delta [N]; end_step [R] u32 (the march's); state [R, 6];
+ *   counter [1] u32 (starts at 0); walked [N] i32; next_start [R] u32; background [R, 3]; out [R, 5].
  */
 import { defineKernel } from '../runtime/kernel.ts';
 import type { DensityActivation } from './composite.ref.ts';
