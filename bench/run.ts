@@ -305,7 +305,7 @@ async function main(): Promise<void> {
     const after = await measureCeiling();
     record.nerfCeilings = { before: before.gflops, after: after.gflops };
     show({
-      title: `fit-scene: ${minutes} min of training per backbone (procedural scene, 50 train / 10 held-out views)`,
+      title: `fit-scene: ${minutes} min of training per backbone (procedural scene, 50 train / 10 held-out views; MLP backbones: 2 held-out views, no 128² frame)`,
       note:
         'PSNR on held-out views; curve = held-out PSNR at "train seconds/steps"; render = one held-out frame, marched/sampled as in training.\n' +
         `FMA ceiling just before / after the fits: ${before.gflops.toFixed(1)} / ${after.gflops.toFixed(1)} GFLOP/s (a slower machine stretches every time here).`,
@@ -321,7 +321,13 @@ async function main(): Promise<void> {
         verdict: minutes >= 5 || hash.heldoutPsnr >= 30 ? (hash.heldoutPsnr >= 30 ? 'pass' : 'FAIL') : 'info',
       });
       if (hash.render128Ms !== null) {
-        targets.push({ target: 'fit-scene hash: render 128×128 in ≤ 200 ms', measured: `${hash.render128Ms.toFixed(0)} ms`, verdict: hash.render128Ms <= 200 ? 'pass' : 'FAIL' });
+        // The frame's cost follows the trained occupancy grid: after a short fit it still marches most of the box.
+        const judged = minutes >= 5 || hash.render128Ms <= 200;
+        targets.push({
+          target: 'fit-scene hash: render 128×128 in ≤ 200 ms',
+          measured: `${hash.render128Ms.toFixed(0)} ms${judged ? '' : ` (after ${minutes} min the occupancy grid is still coarse: judge with --fit-minutes 5)`}`,
+          verdict: judged ? (hash.render128Ms <= 200 ? 'pass' : 'FAIL') : 'info',
+        });
       }
     }
   }
