@@ -15,7 +15,6 @@ import {
   compositeRaggedLossReference,
   compositeRaggedReference,
   raggedLossCotangent,
-  walkedSamplesReference,
   type RaggedInputs,
 } from '../src/kernels/render/composite-ragged.ref.ts';
 import type { DensityActivation } from '../src/kernels/render/composite.ref.ts';
@@ -422,7 +421,7 @@ describe('ragged volume rendering', () => {
       const walked = nd.roundWalkedSamples(s, d.runs, d.delta, t(nd.initialRoundState(rays)), t(nd.tensor(new Uint32Array(rays).fill(DONE), [rays], 'u32')), { activation: 'exp', transmittanceThreshold: threshold });
       made.push(walked.index, walked.count, walked.nextStart);
       const [count] = await walked.count.data();
-      const expected = walkedSamplesReference({ rays, runs, sigmaRaw: sigma, delta, activation: 'exp', threshold });
+      const { walked: expected } = compositeRoundReference({ rays, runs, sigmaRaw: sigma, rgbRaw: rgb, z, delta, endStep: new Array(rays).fill(DONE), activation: 'exp', threshold }, initialRoundState(rays));
       expect(count, `count, threshold ${threshold}`).toBe(expected.length);
       const listed = [...(await walked.index.data()).subarray(0, count)].sort((a, b) => a - b);
       expect(listed, `walked samples, threshold ${threshold}`).toEqual([...expected].sort((a, b) => a - b));

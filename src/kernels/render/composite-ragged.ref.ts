@@ -118,18 +118,3 @@ export function raggedLossCotangent(inp: RaggedInputs, target: ArrayLike<number>
   for (let r = 0; r < inp.rays; r++) for (let ch = 0; ch < 3; ch++) g[r * 5 + ch] = 2 * (out[r * 5 + ch] - target[r * 3 + ch]) * dL_dloss[r];
   return g;
 }
-
-/** The samples compositing reads (before early termination), ray by ray in ray order. */
-export function walkedSamplesReference(inp: Omit<RaggedInputs, 'rgbRaw' | 'z' | 'background'>): number[] {
-  const walked: number[] = [];
-  for (let r = 0; r < inp.rays; r++) {
-    const offset = inp.runs[r * 2];
-    const count = inp.runs[r * 2 + 1];
-    let transmittance = 1;
-    for (let i = 0; i < count && transmittance >= inp.threshold; i++) {
-      walked.push(offset + i);
-      transmittance *= 1 - (1 - Math.exp(-densityRef(inp.sigmaRaw[offset + i], inp.activation) * inp.delta[offset + i]));
-    }
-  }
-  return walked;
-}

@@ -36,16 +36,40 @@ const DENSITY_WGSL: Record<DensityActivation, { value: string; derivative: strin
 
 const DENSITY_FN = (activation: DensityActivation): string => `fn density(raw: f32) -> f32 { return ${DENSITY_WGSL[activation].value}; }`;
 
+/** α of sample s (needs the density function and the sigma_raw, delta bindings). */
+const SAMPLE_ALPHA_FN = /* wgsl */ `fn sample_alpha(s: u32) -> f32 { return 1.0 - exp(-density(sigma_raw[s]) * delta[s]); }`;
+
 const SAMPLE_COLOUR_FN = /* wgsl */ `fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn sample_colour(s: u32) -> vec3f { return vec3f(sigmoid(rgb_raw[s * 3u]), sigmoid(rgb_raw[s * 3u + 1u]), sigmoid(rgb_raw[s * 3u + 2u])); }`;
 
-/** WGSL helpers shared with composite-rounds.ts (which must do this file's arithmetic exactly). */
-export const RAGGED_COMPOSITE_HELPERS = { density: DENSITY_FN, colour: SAMPLE_COLOUR_FN };
+/** One front-to-back compositing step (needs the above and the rgb_raw, z bindings). */
+const COMPOSITE_SAMPLE_FN = /* wgsl */ `struct Composite { colour: vec3f, depth: f32, acc: f32, transmittance: f32 }
+
+// Adds sample s to a ray's running composite: w = T·α into colour, depth and acc, then T ← T·(1 − α).
+fn composite_sample(c: ptr<function, Composite>, s: u32) {
+  let alpha = sample_alpha(s);
+  let weight = (*c).transmittance * alpha;
+  (*c).colour += weight * sample_colour(s);
+  (*c).depth += weight * z[s];
+  (*c).acc += weight;
+  (*c).transmittance *= 1.0 - alpha;
+}`;
+
+/**
+ * WGSL shared with composite-rounds.ts, whose rounds must reproduce this file's forward exactly: the density
+ * activation, α of a sample, and the compositing step itself.
+ */
+export const RAGGED_COMPOSITE_HELPERS = {
+  alpha: (activation: DensityActivation): string => `${DENSITY_FN(activation)}\n${SAMPLE_ALPHA_FN}`,
+  composite: (activation: DensityActivation): string => `${DENSITY_FN(activation)}\n${SAMPLE_ALPHA_FN}\n${SAMPLE_COLOUR_FN}\n${COMPOSITE_SAMPLE_FN}`,
+};
 
 const COMMON = (c: RaggedCompositeConsts): string => /* wgsl */ `
 ${DENSITY_FN(c.activation)}
 fn density_derivative(raw: f32) -> f32 { return ${DENSITY_WGSL[c.activation].derivative}; }
+${SAMPLE_ALPHA_FN}
 ${SAMPLE_COLOUR_FN}
+${COMPOSITE_SAMPLE_FN}
 fn background_of(ray: u32) -> vec3f { return vec3f(background[ray * 3u], background[ray * 3u + 1u], background[ray * 3u + 2u]); }`;
 
 export const compositeRaggedForward = defineKernel<RaggedCompositeConsts>({
@@ -91,26 +115,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   if (ray >= p.rays) { return; }
   let offset = runs[ray * 2u];
   let count = runs[ray * 2u + 1u];
-  var transmittance = 1.0;
-  var colour = vec3f(0.0);
-  var depth = 0.0;
-  var acc = 0.0;
+  var c = Composite(vec3f(0.0), 0.0, 0.0, 1.0);
   for (var i = 0u; i < count; i++) {
-    if (transmittance < p.t_threshold) { break; }
-    let s = offset + i;
-    let alpha = 1.0 - exp(-density(sigma_raw[s]) * delta[s]);
-    let weight = transmittance * alpha;
-    colour += weight * sample_colour(s);
-    depth += weight * z[s];
-    acc += weight;
-    transmittance *= 1.0 - alpha;
+    if (c.transmittance < p.t_threshold) { break; }
+    composite_sample(&c, offset + i);
   }
-  colour += transmittance * background_of(ray);
+  let colour = c.colour + c.transmittance * background_of(ray);
   out[ray * 5u] = colour.x;
   out[ray * 5u + 1u] = colour.y;
   out[ray * 5u + 2u] = colour.z;
-  out[ray * 5u + 3u] = depth;
-  out[ray * 5u + 4u] = acc;
+  out[ray * 5u + 3u] = c.depth;
+  out[ray * 5u + 4u] = c.acc;
   ${
     c.loss
       ? `let error = colour - vec3f(target_rgb[ray * 3u], target_rgb[ray * 3u + 1u], target_rgb[ray * 3u + 2u]);

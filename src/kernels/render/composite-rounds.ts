@@ -63,7 +63,7 @@ struct Params { rays: u32, t_threshold: f32 }
 @group(0) @binding(6) var<storage, read_write> walked: array<i32>;
 @group(0) @binding(7) var<storage, read_write> next_start: array<u32>;
 @group(0) @binding(8) var<uniform> p: Params;
-${RAGGED_COMPOSITE_HELPERS.density(activation)}
+${RAGGED_COMPOSITE_HELPERS.alpha(activation)}
 const DONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size(${WORKGROUP})
@@ -77,9 +77,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   for (var i = 0u; i < count; i++) {
     if (transmittance < p.t_threshold) { break; }
     let s = offset + i;
-    // composite_rounds_accumulate's arithmetic, so both stop at the same sample.
-    let alpha = 1.0 - exp(-density(sigma_raw[s]) * delta[s]);
-    transmittance *= 1.0 - alpha;
+    // composite_sample's arithmetic for T, so walk and accumulation stop at the same sample.
+    transmittance *= 1.0 - sample_alpha(s);
     n += 1u;
   }
   next_start[ray] = select(end_step[ray], DONE, transmittance < p.t_threshold);
@@ -121,8 +120,7 @@ struct Params { rays: u32, t_threshold: f32, finish: u32 }
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
-${RAGGED_COMPOSITE_HELPERS.density(activation)}
-${RAGGED_COMPOSITE_HELPERS.colour}
+${RAGGED_COMPOSITE_HELPERS.composite(activation)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
@@ -131,34 +129,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   let offset = runs[ray * 2u];
   let count = runs[ray * 2u + 1u];
   let base = ray * ${ROUND_STATE}u;
-  var colour = vec3f(state[base], state[base + 1u], state[base + 2u]);
-  var depth = state[base + 3u];
-  var acc = state[base + 4u];
-  var transmittance = state[base + 5u];
+  var c = Composite(vec3f(state[base], state[base + 1u], state[base + 2u]), state[base + 3u], state[base + 4u], state[base + 5u]);
   // composite_ragged_forward's loop, continued from the state.
   for (var i = 0u; i < count; i++) {
-    if (transmittance < p.t_threshold) { break; }
-    let s = offset + i;
-    let alpha = 1.0 - exp(-density(sigma_raw[s]) * delta[s]);
-    let weight = transmittance * alpha;
-    colour += weight * sample_colour(s);
-    depth += weight * z[s];
-    acc += weight;
-    transmittance *= 1.0 - alpha;
+    if (c.transmittance < p.t_threshold) { break; }
+    composite_sample(&c, offset + i);
   }
-  state[base] = colour.x;
-  state[base + 1u] = colour.y;
-  state[base + 2u] = colour.z;
-  state[base + 3u] = depth;
-  state[base + 4u] = acc;
-  state[base + 5u] = transmittance;
+  state[base] = c.colour.x;
+  state[base + 1u] = c.colour.y;
+  state[base + 2u] = c.colour.z;
+  state[base + 3u] = c.depth;
+  state[base + 4u] = c.acc;
+  state[base + 5u] = c.transmittance;
   if (p.finish == 0u) { return; }
-  colour += transmittance * vec3f(background[ray * 3u], background[ray * 3u + 1u], background[ray * 3u + 2u]);
+  let colour = c.colour + c.transmittance * vec3f(background[ray * 3u], background[ray * 3u + 1u], background[ray * 3u + 2u]);
   out[ray * 5u] = colour.x;
   out[ray * 5u + 1u] = colour.y;
   out[ray * 5u + 2u] = colour.z;
-  out[ray * 5u + 3u] = depth;
-  out[ray * 5u + 4u] = acc;
+  out[ray * 5u + 3u] = c.depth;
+  out[ray * 5u + 4u] = c.acc;
 }
 `,
 });
