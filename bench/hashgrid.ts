@@ -11,11 +11,14 @@
  * The hash grid is bound by table gathers and atomics, not FLOPs: `atomic adds/s` (N · L · 2^D · F per backward)
  * compares with the scatter-add rates measured in lavapipe-notes.md (fixed-point 68–96 M/s, CAS 28–109 M/s).
  *
+ * Rendering forward, f32 table vs its f16 copy (`hashGridF16`, two features per 32-bit load): the forward alone,
+ * interleaved rounds, wall and process CPU time (lavapipe's workers run in this process), for fit-scene's grid.
+ *
  * Run alone: `npx tsx bench/hashgrid.ts [points]`.
  */
 import { pathToFileURL } from 'node:url';
 import * as nd from '../src/index.ts';
-import { hashGrid, hashGridTable, triPlane } from '../src/ops/encoding.ts';
+import { hashGrid, hashGridF16, hashGridPackF16, hashGridTable, triPlane } from '../src/ops/encoding.ts';
 import type { HashGridConfig } from '../src/kernels/encoding/hashgrid-layout.ts';
 import type { AtomicMode } from '../src/kernels/common/atomics.ts';
 import { getGpu } from '../src/kernels/runtime/gpu.ts';
@@ -122,8 +125,48 @@ export async function benchHashGrid(points = 1 << 15, reps = 2, rounds = 3): Pro
   return rows;
 }
 
+/** fit-scene's hash backbone grid (experiments/fit-scene.ts). */
+export const FIT_SCENE_GRID: HashGridConfig = { dims: 3, features: 2, levels: 16, log2TableSize: 17, baseResolution: 16, maxResolution: 512 };
+
+/** The forward on the f32 table and on its f16 copy: medians of interleaved rounds, wall and CPU ms per forward. */
+export async function benchHashGridTablePrecision(points = 1 << 17, reps = 3, rounds = 7): Promise<BenchRow[]> {
+  await nd.init();
+  const adapter = (await getGpu()).adapterName;
+  const rng = new nd.Rng(9);
+  const config = FIT_SCENE_GRID;
+  const x = nd.keep(nd.rand([points, 3], rng));
+  const table = nd.keep(hashGridTable(config, rng, 1));
+  const packed = nd.keep(nd.noGrad(() => hashGridPackF16(table, config)));
+  const variants = {
+    f32: () => nd.noGrad(() => nd.scope(() => void hashGrid(x, table, config))),
+    f16: () => nd.noGrad(() => nd.scope(() => void hashGridF16(x, packed, config))),
+  };
+  const wall: Record<string, number[]> = { f32: [], f16: [] };
+  const cpu: Record<string, number[]> = { f32: [], f16: [] };
+  for (const run of Object.values(variants)) run();
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(variants)) {
+      const before = process.cpuUsage();
+      wall[name].push(await timeIt(reps, run));
+      const used = process.cpuUsage(before);
+      cpu[name].push((used.user + used.system) / 1e6 / reps);
+    }
+  }
+  for (const t of [x, table, packed]) t.dispose();
+  return Object.keys(variants).map((name) => ({
+    grid: 'fit-scene 3-D grid (16 lv × 2 ft, 2^17, res 16→512)',
+    table: name,
+    points,
+    'forward Mpoints/s': +(points / median(wall[name]) / 1e6).toFixed(3),
+    'forward ms': +(median(wall[name]) * 1000).toFixed(1),
+    'CPU ms': +(median(cpu[name]) * 1000).toFixed(1),
+    adapter,
+  }));
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const points = Number(process.argv[2] ?? 1 << 15);
   console.table(await benchHashGrid(points));
+  console.table(await benchHashGridTablePrecision());
   process.exit(0);
 }

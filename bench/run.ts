@@ -18,7 +18,7 @@ import { benchMatmul, type MatmulRow } from './matmul.ts';
 import { benchElementwise, type BandwidthRow } from './elementwise.ts';
 import { benchDispatch, benchWaiting, type DispatchRow, type WaitRow } from './dispatch.ts';
 import { benchAutoFlush, benchMlpStep, type FlushResult, type StepResult } from './training.ts';
-import { benchHashGrid } from './hashgrid.ts';
+import { benchHashGrid, benchHashGridTablePrecision } from './hashgrid.ts';
 import { benchLoads, loadBoundMatmul } from './loads.ts';
 import { benchMlpInference } from './mlp-inference.ts';
 import { benchFitScene } from './nerf.ts';
@@ -293,7 +293,16 @@ async function main(): Promise<void> {
       columns,
       rows: rows.map((r) => columns.map((c) => r[c] ?? null)),
     });
+    const precision = await benchHashGridTablePrecision(options.quick ? 1 << 14 : 1 << 17);
+    const precisionColumns = ['grid', 'table', 'points', 'forward Mpoints/s', 'forward ms', 'CPU ms'];
+    show({
+      title: 'hash-grid forward for rendering: f32 table vs its f16 copy (uniform points)',
+      note: 'lavapipe loads per lane and per 32-bit word: the f16 copy reads two features in one load; medians of interleaved rounds',
+      columns: precisionColumns,
+      rows: precision.map((r) => precisionColumns.map((c) => r[c] ?? null)),
+    });
     record.hashgrid = rows;
+    record.hashgridTablePrecision = precision;
   }
 
   // ---- fit-scene (NeRF building blocks, issue #3)

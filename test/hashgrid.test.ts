@@ -5,10 +5,12 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import * as nd from '../src/index.ts';
-import { hashGrid, hashGridTable, pointLevelGrid, triPlane } from '../src/ops/encoding.ts';
+import { hashGrid, hashGridF16, hashGridPackF16, hashGridTable, pointLevelGrid, triPlane } from '../src/ops/encoding.ts';
 import { hashGridForward } from '../src/kernels/encoding/hashgrid.ts';
 import { hashGridLayout, levelEntryIndex, type HashGridConfig } from '../src/kernels/encoding/hashgrid-layout.ts';
 import {
+  decodeF16,
+  f16Neighbours,
   hashGridInputGradReference,
   hashGridReference,
   hashGridTableGradReference,
@@ -347,7 +349,7 @@ describe('workgroup grid and empty input', () => {
     const levelInfo = nd.tensor(words, [words.length], 'u32');
     nd.runtime().dispatch(
       hashGridForward,
-      { dims: 3, features: 2 } as const,
+      { dims: 3, features: 2, table: 'f32' } as const,
       [x.view, table.view, levelInfo.view, y.view],
       { n: 300, x_stride: 3, axis0: 0, axis1: 1, axis2: 2, out_stride: 8, out_offset: 0, shift: layout.shift },
       grid,
@@ -365,6 +367,90 @@ describe('workgroup grid and empty input', () => {
     expect(y.shape).toEqual([0, 8]);
     expect(nd.runtime().stats.dispatches).toBe(before);
     y.dispose();
+    table.dispose();
+  });
+});
+
+describe('f16 table copy for rendering (hashGridPackF16, hashGridF16)', () => {
+  /** The packed table decoded in f64: [rows, F], feature 2k in the low half of u32 word k. */
+  async function decodePacked(packed: nd.Tensor, features: number): Promise<Float64Array> {
+    const words = await packed.data();
+    const out = new Float64Array(words.length * 2);
+    words.forEach((w, i) => {
+      out[2 * i] = decodeF16(w & 0xffff);
+      out[2 * i + 1] = decodeF16(w >>> 16);
+    });
+    expect(out.length).toBe(packed.shape[0] * features);
+    return out;
+  }
+
+  it('the f64 f16 rounding: exact values, ties to even, subnormals, clamp', () => {
+    expect(f16Neighbours(1).nearest).toBe(1);
+    expect(f16Neighbours(1 + 2 ** -11).nearest).toBe(1); // tie between 1 and 1 + 2^-10: even is 1
+    expect(f16Neighbours(1 + 3 * 2 ** -11).nearest).toBe(1 + 2 * 2 ** -10); // tie: the even one above
+    expect(f16Neighbours(-(1 + 2 ** -12))).toEqual({ below: -(1 + 2 ** -10), above: -1, nearest: -1 });
+    expect(f16Neighbours(3 * 2 ** -26).nearest).toBe(2 ** -24); // subnormal spacing 2^-24
+    expect(f16Neighbours(1e6).nearest).toBe(65504);
+    expect(f16Neighbours(-1e6).nearest).toBe(-65504);
+    expect(decodeF16(0x3c00)).toBe(1);
+    expect(decodeF16(0xc000)).toBe(-2);
+    expect(decodeF16(0x0001)).toBe(2 ** -24);
+    expect(decodeF16(0x7bff)).toBe(65504);
+  });
+
+  for (const features of [2, 4] as const) {
+    it(`F=${features}: every packed value is an f16 neighbour of its f32 row value, in feature order`, async () => {
+      const config = smallConfig(3, features);
+      const { totalEntries } = hashGridLayout(config);
+      const rng = new nd.Rng(40 + features);
+      // Values over many binades, subnormals, exact f16 values and ones past the f16 range.
+      const values = new Float32Array(totalEntries * features);
+      for (let i = 0; i < values.length; i++) {
+        const kind = i % 5;
+        values[i] = kind === 0 ? rng.normal() : kind === 1 ? rng.normal() * 1e-6 : kind === 2 ? rng.normal() * 3e4 : kind === 3 ? Math.round(rng.normal() * 64) / 16 : rng.normal() * 1e6;
+      }
+      const table = nd.tensor(values, [totalEntries, features]);
+      const packed = hashGridPackF16(table, config);
+      expect(packed.dtype).toBe('u32');
+      expect(packed.shape).toEqual([totalEntries, features / 2]);
+      const decoded = await decodePacked(packed, features);
+      let nearest = 0;
+      for (let i = 0; i < values.length; i++) {
+        const { below, above, nearest: n } = f16Neighbours(values[i]);
+        if (decoded[i] !== below && decoded[i] !== above) throw new Error(`row value ${i}: ${values[i]} packed as ${decoded[i]}, not ${below} or ${above}`);
+        if (decoded[i] === n) nearest++;
+      }
+      // WGSL lets either neighbour be taken; lavapipe rounds to nearest, and most values are far from a tie anyway.
+      expect(nearest / values.length).toBeGreaterThan(0.9);
+      for (const t of [table, packed]) t.dispose();
+    });
+  }
+
+  for (const [dims, features] of [[3, 2], [3, 4], [2, 2]] as const) {
+    it(`D=${dims} F=${features}: the forward on the f16 copy is the reference forward on the rounded table`, async () => {
+      const config = smallConfig(dims, features);
+      const rng = new nd.Rng(50 + dims * 4 + features);
+      const x = nd.rand([301, dims], rng);
+      const table = hashGridTable(config, rng, 1);
+      const packed = hashGridPackF16(table, config);
+      const y = hashGridF16(x, packed, config);
+      const expected = hashGridReference(await x.toFloat64(), await decodePacked(packed, features), config);
+      expectClose(await y.data(), expected, 1e-5, 2e-5, `f16 forward D=${dims} F=${features}`);
+      // ... and within f16 rounding of the f32 forward.
+      expectClose(await y.data(), await hashGrid(x, table, config).data(), 0, 4e-3, 'f16 vs f32 forward');
+      for (const t of [x, table, packed, y]) t.dispose();
+    });
+  }
+
+  it('refuses F = 1, a table of the wrong shape, and a gradient', () => {
+    const config = smallConfig(3, 2);
+    const table = hashGridTable(config, new nd.Rng(3));
+    expect(() => hashGridPackF16(hashGridTable(smallConfig(3, 1), new nd.Rng(3)), smallConfig(3, 1))).toThrow(/needs 2 or 4 features per level/);
+    expect(() => hashGridF16(nd.zeros([4, 3]), nd.zeros([7, 1], 'u32'), config)).toThrow(/must be hashGridPackF16's u32 \[\d+, 1\]/);
+    expect(() => hashGridF16(nd.zeros([4, 3]), table, config)).toThrow(/hashGridPackF16's u32/);
+    table.requiresGrad = true;
+    expect(() => hashGridPackF16(table, config)).toThrow(/no backward/);
+    expect(() => nd.noGrad(() => hashGridPackF16(table, config)).dispose()).not.toThrow();
     table.dispose();
   });
 });

@@ -4,7 +4,7 @@
  * differences, and the edge cases (empty rays, rays that miss the box, early termination, the max-samples cap,
  * capacity overflow, points on cell boundaries, all-empty and all-full grids).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as nd from '../src/index.ts';
 import { runtime } from '../src/kernels/runtime/runtime.ts';
 import { sampleDispatchArgs } from '../src/kernels/render/march.ts';
@@ -276,6 +276,47 @@ describe('ray marching with sample compaction', () => {
     for (let r = 0; r < R; r++) expectClose(pieces[r], whole[r].z, 1e-5, 1e-5, `ray ${r} resumed samples`);
     for (const t of [rays.origin, rays.direction, rays.dirNorm, near, far]) t.dispose();
     grid.dispose();
+  });
+
+  it('zeroPadding false skips the clears: rows below the count are the same, row 0 is still zero', async () => {
+    const R = 40;
+    const maxSamples = 6;
+    const capacity = R * maxSamples;
+    const { origin, direction } = rayBatch(R, 91);
+    const settings: MarchSettings = { resolution: 8, bound, dt: 0.02, maxSamples, seed: 0, jitter: false };
+    const rays = { origin: nd.keep(nd.tensor(origin, [R, 3])), direction: nd.keep(nd.tensor(direction, [R, 3])), dirNorm: nd.keep(nd.zeros([R])) };
+    const near = nd.keep(nd.full([R], 0.5));
+    const far = nd.keep(nd.full([R], 3.5));
+    // Buffers of the march's sizes, filled with 7s, go back to the pool: the unzeroed march reuses them.
+    const dirtyPool = () => {
+      for (let k = 0; k < 6; k++) for (const shape of [[capacity], [capacity, 3]]) nd.full(shape, 7).dispose();
+    };
+    const march = (grid: ReturnType<typeof gridWithBits>, zeroPadding: boolean) => keepAll(nd.marchRays(rays, near, far, grid, { ...settings, capacity, zeroPadding }));
+    const grid = gridWithBits(8, bound, bitfieldOf(8 ** 3, (c) => (c * 2654435761) % 7 < 3));
+    const zeroed = march(grid, true);
+    dirtyPool();
+    const unzeroed = march(grid, false);
+    const [count] = await zeroed.count.data();
+    expect(count).toBeGreaterThan(R);
+    expect((await unzeroed.count.data())[0]).toBe(count);
+    for (const [name, columns] of [['points', 3], ['dirs', 3], ['z', 1], ['delta', 1]] as const) {
+      const a = (await zeroed[name].data()).subarray(0, count * columns);
+      const b = (await unzeroed[name].data()).subarray(0, count * columns);
+      expect(Array.from(b), name).toEqual(Array.from(a));
+    }
+    // No sample at all: the one padding row a caller evaluates is zero.
+    const empty = gridWithBits(8, bound, bitfieldOf(8 ** 3, () => false));
+    dirtyPool();
+    const none = march(empty, false);
+    expect((await none.count.data())[0]).toBe(0);
+    for (const [name, columns] of [['points', 3], ['dirs', 3], ['z', 1], ['delta', 1]] as const) {
+      expect(Array.from((await none[name].data()).subarray(0, columns)), `${name} row 0`).toEqual(new Array(columns).fill(0));
+    }
+    expect(() => nd.marchRays(rays, near, far, grid, { ...settings, capacity: capacity - 1, zeroPadding: false })).toThrow(/needs capacity ≥ rays · maxSamples \(40 · 6\), got 239/);
+    for (const m of [zeroed, unzeroed, none]) nd.disposeMarch(m);
+    for (const t of [rays.origin, rays.direction, rays.dirNorm, near, far]) t.dispose();
+    grid.dispose();
+    empty.dispose();
   });
 
   it('points exactly on cell boundaries belong to the upper cell', async () => {
@@ -612,8 +653,30 @@ describe('fitting with the occupancy sampler', () => {
     const plain = new NerfFitter(whole, null, data, fitter.options);
     plain.occupancy!.grid.dispose(); // it marches through the trained grid instead of its own
     (plain as unknown as { occupancy: unknown }).occupancy = fitter.occupancy;
+    // (The whole forward reads the f32 table: so does this comparison.)
+    fitter.options.renderTable = 'f32';
     const [split, full] = [await fitter.renderView(train[1]), await plain.renderView(train[1])];
     expectClose(split, full, 1e-5, 1e-6, 'render with colour on walked samples only vs the whole forward');
+    // The default f16 copy of the table: within f16 rounding of the f32 render, packed once for any number of
+    // frames and again after the table changes.
+    fitter.options.renderTable = undefined;
+    const dispatch = vi.spyOn(runtime(), 'dispatch');
+    const packs = () => dispatch.mock.calls.filter(([kernel]) => kernel.name === 'hashgrid_pack_f16').length;
+    const halfImage = await fitter.renderView(train[1]);
+    await fitter.renderView(train[2]);
+    expect(packs(), 'the copy made for the frame after training is still current').toBe(0);
+    const rewriteTable = async () => runtime().upload(field.table.view, await field.table.data()); // same values
+    await rewriteTable();
+    await fitter.renderView(train[1]);
+    await fitter.renderView(train[2]);
+    expect(packs()).toBe(1);
+    expectClose(halfImage, split, 2e-3, 0, 'render with the f16 table vs the f32 table');
+    expect(Array.from(halfImage)).not.toEqual(Array.from(split)); // it is read, not the f32 table
+    await rewriteTable();
+    await fitter.renderView(train[1]);
+    expect(packs()).toBe(2);
+    dispatch.mockRestore();
+    fitter.options.renderTable = 'f32'; // the frames below are compared with `split`
     // Rendering in rounds (rays leave once opaque) gives the image of one march over the whole budget, bit for bit,
     // and evaluates no more samples.
     const occupancyOptions = fitter.occupancy!.options;
@@ -642,6 +705,14 @@ describe('fitting with the occupancy sampler', () => {
     expect(fitter.lastRenderStats).toEqual({ rounds: 1, densitySamples: 0, colourSamples: 0 });
     expect(empty.every((v) => v === 1)).toBe(true);
     runtime().upload(fitter.occupancy!.grid.bitfield.view, bits);
+    // An optimizer step writes the table: the next f16 frame packs a new copy.
+    fitter.options.renderTable = 'f16';
+    await fitter.renderView(train[1]);
+    const packCalls = vi.spyOn(runtime(), 'dispatch');
+    fitter.trainStep(81, optimizer).dispose();
+    await fitter.renderView(train[1]);
+    expect(packCalls.mock.calls.filter(([kernel]) => kernel.name === 'hashgrid_pack_f16').length).toBe(1);
+    packCalls.mockRestore();
     fitter.dispose();
     data.dispose();
     optimizer.dispose();

@@ -21,7 +21,15 @@ import {
   type HashGridConfig,
   type HashGridLayout,
 } from '../kernels/encoding/hashgrid-layout.ts';
-import { HASHGRID_WORKGROUP, LEVEL_INFO_WORDS, hashGridBackward, hashGridBackwardInput, hashGridForward } from '../kernels/encoding/hashgrid.ts';
+import {
+  HASHGRID_WORKGROUP,
+  LEVEL_INFO_WORDS,
+  hashGridBackward,
+  hashGridBackwardInput,
+  hashGridForward,
+  hashGridPackF16 as hashGridPackF16Kernel,
+  type HashTablePrecision,
+} from '../kernels/encoding/hashgrid.ts';
 import { Tensor, shapeString } from '../tensor/tensor.ts';
 import { tensor } from '../tensor/create.ts';
 import { keep } from '../tensor/scope.ts';
@@ -86,12 +94,12 @@ export function pointLevelGrid(points: number, levels: number, maxPerDimension =
   return [Math.ceil(groups / z), levels, z];
 }
 
-function encodeInto(x: Tensor, table: Tensor, y: Tensor, config: HashGridConfig, grid: PreparedGrid, at: Placement): void {
+function encodeInto(x: Tensor, table: Tensor, y: Tensor, config: HashGridConfig, grid: PreparedGrid, at: Placement, precision: HashTablePrecision = 'f32'): void {
   const points = x.shape[0];
   if (points === 0) return;
   runtime().dispatch(
     hashGridForward,
-    { dims: config.dims, features: config.features },
+    { dims: config.dims, features: config.features, table: precision },
     [x.view, table.view, grid.levelInfo.view, y.view],
     { n: points, x_stride: at.xStride, ...axisParams(at.axes), out_stride: at.outStride, out_offset: at.outOffset, shift: grid.layout.shift },
     pointLevelGrid(points, config.levels),
@@ -150,8 +158,8 @@ function inputGradInto(x: Tensor, table: Tensor, dy: Tensor, dx: Tensor, config:
   );
 }
 
-function checkInputs(op: string, x: Tensor, xColumns: number, tables: readonly Tensor[], config: HashGridConfig, layout: HashGridLayout): void {
-  if (x.dtype !== 'f32' || x.rank !== 2 || x.shape[1] !== xColumns) {
+function checkInputs(op: string, x: Tensor | null, xColumns: number, tables: readonly Tensor[], config: HashGridConfig, layout: HashGridLayout): void {
+  if (x && (x.dtype !== 'f32' || x.rank !== 2 || x.shape[1] !== xColumns)) {
     throw new Error(`${op}: x must be an f32 tensor [N, ${xColumns}] of points in [0, 1]^${xColumns}, got ${x}`);
   }
   for (const table of tables) {
@@ -193,6 +201,45 @@ export const hashGrid = defineOp({
       },
       () => tableGrad(x, dy, table.shape, config, grid, at),
     ];
+  },
+});
+
+/**
+ * The f16 copy of a hash-grid table [totalEntries, F] (F = 2 or 4) for `hashGridF16`: u32 [totalEntries, F/2],
+ * two features per u32 (pack2x16float; values clamped to ±65504, rounded to an f16 neighbour). A snapshot: make
+ * a new one after the table changes. Why: src/kernels/encoding/hashgrid.ts.
+ */
+export const hashGridPackF16 = defineOp({
+  name: 'hashGridPackF16',
+  // No backward: a table that requires a gradient (with recording on) is an error, raised by defineOp.
+  forward(_ctx, table: Tensor, config: HashGridConfig) {
+    const grid = prepare(config, 'hashGridPackF16');
+    checkInputs('hashGridPackF16', null, config.dims, [table], config, grid.layout);
+    if (config.features === 1) throw new Error('hashGridPackF16: an f16 table needs 2 or 4 features per level (with 1 it saves no loads); got 1');
+    const packed = Tensor.empty([table.shape[0], config.features / 2], 'u32');
+    const rows = table.shape[0];
+    runtime().dispatch(hashGridPackF16Kernel, { features: config.features }, [table.view, packed.view], { rows }, rows);
+    return packed;
+  },
+});
+
+/**
+ * `hashGrid`'s forward reading the f16 copy of its table (`hashGridPackF16`): for rendering, with no gradient.
+ * The result is the f32 encoding of the f16-rounded table (relative error of a feature ≤ 2^-11).
+ */
+export const hashGridF16 = defineOp({
+  name: 'hashGridF16',
+  forward(_ctx, x: Tensor, packedTable: Tensor, config: HashGridConfig) {
+    const grid = prepare(config, 'hashGridF16');
+    checkInputs('hashGridF16', x, config.dims, [], config, grid.layout);
+    const { totalEntries } = grid.layout;
+    if (packedTable.dtype !== 'u32' || packedTable.rank !== 2 || packedTable.shape[0] !== totalEntries || packedTable.shape[1] * 2 !== config.features) {
+      throw new Error(`hashGridF16: the table must be hashGridPackF16's u32 [${totalEntries}, ${config.features / 2}] for this config, got ${packedTable.dtype} ${shapeString(packedTable.shape)}`);
+    }
+    const width = grid.layout.outputDims;
+    const y = Tensor.empty([x.shape[0], width]);
+    encodeInto(x, packedTable, y, config, grid, { xStride: config.dims, axes: [0, 1, 2].slice(0, config.dims), outStride: width, outOffset: 0 }, 'f16');
+    return y;
   },
 });
 

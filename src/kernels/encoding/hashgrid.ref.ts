@@ -68,6 +68,46 @@ export interface HashGridRefOptions {
   axes?: readonly number[];
 }
 
+/** Largest finite f16. */
+const F16_MAX = 65504;
+
+/**
+ * The f16 values next to v (clamped to ±65504 first, as the packing kernel does): [largest ≤ v, smallest ≥ v] and
+ * the nearest (ties to the even significand). f16 has 10 fraction bits and exponents −14 … 15; below 2^-14 the
+ * spacing stays 2^-24 (subnormals).
+ */
+export function f16Neighbours(v: number): { below: number; above: number; nearest: number } {
+  const clamped = Math.min(Math.max(v, -F16_MAX), F16_MAX);
+  const a = Math.abs(clamped);
+  if (a === 0) return { below: clamped, above: clamped, nearest: clamped };
+  let e = Math.max(Math.floor(Math.log2(a)), -14);
+  if (e > -14 && 2 ** e > a) e--; // log2 rounding near powers of two
+  if (2 ** (e + 1) <= a) e++;
+  const spacing = 2 ** (e - 10);
+  const q = a / spacing; // exact: a power-of-two division
+  const down = Math.floor(q);
+  const up = Math.ceil(q);
+  const even = q - down === 0.5 ? (down % 2 === 0 ? down : up) : Math.round(q);
+  const sign = Math.sign(clamped);
+  const [lo, hi] = sign > 0 ? [down, up] : [up, down];
+  return { below: sign * lo * spacing, above: sign * hi * spacing, nearest: sign * even * spacing };
+}
+
+/** v rounded to the nearest f16 (ties to even), after clamping to ±65504. */
+export function roundToF16(v: number): number {
+  return f16Neighbours(v).nearest;
+}
+
+/** The value of an IEEE binary16 bit pattern (the low 16 bits of `bits`). */
+export function decodeF16(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
 /** y [N, L·F] for x [N, xStride] and table [totalEntries, F]. */
 export function hashGridReference(x: Float64Array, table: Float64Array, config: HashGridConfig, options: HashGridRefOptions = {}): Float64Array {
   const { levels, shift, outputDims } = hashGridLayout(config);

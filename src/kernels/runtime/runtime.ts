@@ -69,6 +69,8 @@ export class Runtime {
   private dispatchesInEncoder = 0;
   /** Buffer ids used by commands in the open encoder (uploads into these must be staged). */
   private readonly touched = new Set<number>();
+  /** Writes encoded into each pooled buffer (by id): `writeCount` lets a cache of derived data see a change. */
+  private readonly writes = new Map<number, number>();
   private readonly slotBytes: number;
   private readonly ring: GPUBuffer;
   private readonly ringData: ArrayBuffer;
@@ -160,6 +162,7 @@ export class Runtime {
     pass.setBindGroup(0, this.bindGroup(compiled, buffers), [slot * this.slotBytes]);
     const grid = typeof workgroups === 'number' ? Runtime.grid1D(workgroups, compiled.workgroupSize) : workgroups;
     for (const b of buffers) this.touched.add(b.pooled.id);
+    this.countWrites(kernel, buffers);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     this.stats.dispatches += 1;
     this.dispatchesInEncoder += 1;
@@ -195,10 +198,29 @@ export class Runtime {
     pass.setBindGroup(0, this.bindGroup(compiled, buffers), [slot * this.slotBytes]);
     for (const b of buffers) this.touched.add(b.pooled.id);
     this.touched.add(indirect.pooled.id);
+    this.countWrites(kernel, buffers);
     pass.dispatchWorkgroupsIndirect(indirect.pooled.buffer, indirect.offset + offset);
     this.stats.dispatches += 1;
     this.dispatchesInEncoder += 1;
     if (this.dispatchesInEncoder >= this.autoFlushEvery) this.flush();
+  }
+
+  private countWrites<C>(kernel: Kernel<C>, buffers: readonly BufferView[]): void {
+    buffers.forEach((b, i) => {
+      if (kernel.bindings[i].access === 'rw') this.wrote(b);
+    });
+  }
+
+  private wrote(view: BufferView): void {
+    this.writes.set(view.pooled.id, (this.writes.get(view.pooled.id) ?? 0) + 1);
+  }
+
+  /**
+   * How many writes into the view's buffer have been encoded so far (kernel bindings declared 'rw', uploads,
+   * copies, clears): unchanged means the contents are unchanged, so data derived from them can be reused.
+   */
+  writeCount(view: BufferView): number {
+    return this.writes.get(view.pooled.id) ?? 0;
   }
 
   private writeParams(compiled: CompiledKernel, slot: number, params: Readonly<Record<string, number>>): void {
@@ -247,6 +269,7 @@ export class Runtime {
       bytes = padded;
     }
     this.stats.uploads += 1;
+    this.wrote(view);
     if (!this.touched.has(view.pooled.id)) {
       this.device.queue.writeBuffer(view.pooled.buffer, view.offset, bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return;
@@ -264,12 +287,14 @@ export class Runtime {
     this.openEncoder().copyBufferToBuffer(src.pooled.buffer, src.offset, dst.pooled.buffer, dst.offset, bytes);
     this.touched.add(src.pooled.id);
     this.touched.add(dst.pooled.id);
+    this.wrote(dst);
   }
 
   /** Fills a view with zero bytes, in order with encoded work. */
   clear(view: BufferView): void {
     this.openEncoder().clearBuffer(view.pooled.buffer, view.offset, view.size);
     this.touched.add(view.pooled.id);
+    this.wrote(view);
   }
 
   /** Submits everything encoded so far. Cheap when nothing is pending. */

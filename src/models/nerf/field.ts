@@ -15,7 +15,11 @@ import { Tensor } from '../../tensor/tensor.ts';
 import { concat, narrow } from '../../ops/indexing.ts';
 import { frequencyEncode, shEncode } from '../../ops/nerf.ts';
 import { affine, mul } from '../../ops/elementwise.ts';
-import { hashGrid, hashGridTable, type HashGridConfig } from '../../ops/encoding.ts';
+import { hashGrid, hashGridF16, hashGridPackF16, hashGridTable, type HashGridConfig } from '../../ops/encoding.ts';
+import { isGradEnabled, noGrad } from '../../autograd/tape.ts';
+import { keep } from '../../tensor/scope.ts';
+import { runtime } from '../../kernels/runtime/runtime.ts';
+import type { HashTablePrecision } from '../../kernels/encoding/hashgrid.ts';
 import { reshape } from '../../ops/shape.ts';
 import type { RowsAt } from '../../ops/mlp.ts';
 
@@ -113,6 +117,8 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
   readonly colour: MLP;
   readonly bound: number;
   readonly geometryFeatures: number;
+  /** The f16 copy of the table and the table buffer's write count it was made at (`tableF16`). */
+  private tableCopyF16: { packed: Tensor; writes: number; buffer: number } | null = null;
 
   constructor(options: HashFieldOptions = {}) {
     super();
@@ -155,11 +161,33 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
    * (column 0 is σ_raw, the rest feed the colour MLP). With `colourFrom`, a renderer can colour only the samples
    * compositing will read.
    */
-  densityFeatures(points: Tensor): { sigmaRaw: Tensor; hidden: Tensor } {
+  densityFeatures(points: Tensor, options: { table?: HashTablePrecision } = {}): { sigmaRaw: Tensor; hidden: Tensor } {
     // [−bound, bound]³ → [0, 1]³ (the grid clamps anything outside).
     const unit = affine(points, 0.5 / this.bound, 0.5);
-    const hidden = this.density.forward(hashGrid(unit, this.table, this.gridConfig));
+    const f16 = options.table === 'f16' && this.gridConfig.features !== 1;
+    if (f16 && isGradEnabled() && this.table.requiresGrad) {
+      throw new Error('HashField.densityFeatures: the f16 table is for rendering (no gradient reaches the table): call it under noGrad');
+    }
+    const encoded = f16 ? hashGridF16(unit, this.tableF16(), this.gridConfig) : hashGrid(unit, this.table, this.gridConfig);
+    const hidden = this.density.forward(encoded);
     return { sigmaRaw: reshape(narrow(hidden, 1, 0, 1), [-1]), hidden };
+  }
+
+  /**
+   * The table's f16 copy (`hashGridPackF16`, for rendering: src/kernels/encoding/hashgrid.ts says why), made again
+   * only when the table's buffer has been written since the last one (an optimizer step, a checkpoint load), so
+   * the frames rendered between two training steps pack it once. Owned by the field.
+   */
+  tableF16(): Tensor {
+    const rt = runtime();
+    const writes = rt.writeCount(this.table.view);
+    const buffer = this.table.view.pooled.id;
+    const cached = this.tableCopyF16;
+    if (cached && cached.writes === writes && cached.buffer === buffer) return cached.packed;
+    cached?.packed.dispose();
+    const packed = keep(noGrad(() => hashGridPackF16(this.table, this.gridConfig)));
+    this.tableCopyF16 = { packed, writes, buffer };
+    return packed;
   }
 
   /**
