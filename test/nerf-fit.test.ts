@@ -67,4 +67,14 @@ describe('fitting a radiance field', () => {
       field.dispose();
     });
   }
+
+  it('refuses a renderTable that is neither f32 nor f16', () => {
+    const [view] = makeViews(1, 4, 1);
+    const data = new PosedImages([view], [new Float64Array(4 * 4 * 3)]);
+    const field = new NerfMLP({ depth: 1, width: 8, skip: 0, positionFrequencies: 1, directionFrequencies: 1, bound: BOUND, rng: new nd.Rng(1) });
+    const options = { raysPerStep: 4, coarseSamples: 4, fineSamples: 0, near: NEAR, far: FAR, activation: 'relu' as const, background: [1, 1, 1] as [number, number, number], seed: 1 };
+    expect(() => new NerfFitter(field, null, data, { ...options, renderTable: 'f64' as 'f32' })).toThrow(/renderTable must be 'f32' or 'f16', got "f64"/);
+    data.dispose();
+    field.dispose();
+  });
 });

@@ -195,6 +195,9 @@ export class NerfFitter {
     readonly options: FitOptions,
   ) {
     if (options.fineSamples > 0 && !fine) throw new Error('NerfFitter: fineSamples > 0 needs a fine field');
+    if (options.renderTable !== undefined && options.renderTable !== 'f32' && options.renderTable !== 'f16') {
+      throw new Error(`NerfFitter: renderTable must be 'f32' or 'f16', got ${JSON.stringify(options.renderTable)}`);
+    }
     this.rng = new Rng(options.seed);
     this.background = keep(tensor(options.background, [1, 3]));
     if ((options.sampler ?? 'stratified') === 'occupancy') {
