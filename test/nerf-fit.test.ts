@@ -77,4 +77,26 @@ describe('fitting a radiance field', () => {
     data.dispose();
     field.dispose();
   });
+
+  it('experiments/fit-scene.ts runs end to end (tiny): metrics with both table precisions, held-out PNG, checkpoint', async () => {
+    const { mkdtempSync, readFileSync, existsSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { runExperiment } = await import('../src/cli/run.ts');
+    const fitScene = (await import('../experiments/fit-scene.ts')).default;
+    const out = join(mkdtempSync(join(tmpdir(), 'nerfad-fit-scene-')), 'run');
+    const set = ['minutes=0.05', 'size=16', 'trainViews=4', 'testViews=2', 'renderSize=16', 'groundTruthSamples=64'];
+    const result = await runExperiment(fitScene, { out, variant: 'quick', set, experimentFile: 'experiments/fit-scene.ts', write: () => {} });
+    expect(result.status).toBe('completed');
+    const summary = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).summary;
+    expect(summary.backbone).toBe('hash');
+    expect(summary.render_table).toBe('f16');
+    expect(Number.isFinite(summary.heldout_psnr)).toBe(true);
+    expect(Math.abs(summary.heldout_psnr - summary.heldout_psnr_f32_table)).toBeLessThan(0.05);
+    expect(summary.render_ms_per_frame_16).toBeGreaterThan(0);
+    expect(summary.render_ms_per_frame_16_f32_table).toBeGreaterThan(0);
+    expect(summary.steps).toBeGreaterThan(0);
+    for (const file of ['heldout.png', 'psnr-vs-time.json', 'checkpoint']) expect(existsSync(join(out, file)), file).toBe(true);
+    rmSync(join(out, '..'), { recursive: true, force: true });
+  }, 120_000);
 });

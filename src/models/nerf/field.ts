@@ -190,6 +190,12 @@ export class HashField extends Module<[Tensor, Tensor], FieldOutput> {
     return packed;
   }
 
+  override dispose(): void {
+    this.tableCopyF16?.packed.dispose();
+    this.tableCopyF16 = null;
+    super.dispose();
+  }
+
   /**
    * The second half of `forward`: raw colour [P, 3] from unit directions [P, 3] and `densityFeatures`' hidden rows;
    * with `at`, only the rows at.index are coloured (the others are 0).
