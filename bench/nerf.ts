@@ -21,6 +21,10 @@ export interface FitSceneRow {
   renderMsPerFrame: number;
   frameSize: string;
   render128Ms: number | null;
+  /** The 128² frame with the trained f32 table instead of the f16 copy rendering reads (hash backbone). */
+  render128F32TableMs: number | null;
+  /** Held-out PSNR with the f32 table. */
+  heldoutPsnrF32Table: number | null;
   dispatchesPerStep: number;
   bytesAllocated: number;
   /** Held-out PSNR at each evaluation: "seconds s: dB". */
@@ -57,6 +61,8 @@ export function benchFitScene(minutes: number, variants: readonly string[], log:
       renderMsPerFrame: Number(s.render_ms_per_frame),
       frameSize: String(s.frame_size),
       render128Ms: s.render_ms_per_frame_128 === undefined ? null : Number(s.render_ms_per_frame_128),
+      render128F32TableMs: s.render_ms_per_frame_128_f32_table === undefined ? null : Number(s.render_ms_per_frame_128_f32_table),
+      heldoutPsnrF32Table: s.heldout_psnr_f32_table === undefined ? null : Number(s.heldout_psnr_f32_table),
       dispatchesPerStep: Number(s.dispatches_per_step),
       bytesAllocated: Number(s.bytes_allocated),
       curve: curve.map((p) => `${p.seconds.toFixed(0)} s/${p.step}: ${p.psnr.toFixed(1)}`).join(', '),
