@@ -448,6 +448,14 @@ describe('f16 table copy for rendering (hashGridPackF16, hashGridF16)', () => {
     expect(() => hashGridPackF16(hashGridTable(smallConfig(3, 1), new nd.Rng(3)), smallConfig(3, 1))).toThrow(/needs 2 or 4 features per level/);
     expect(() => hashGridF16(nd.zeros([4, 3]), nd.zeros([7, 1], 'u32'), config)).toThrow(/must be hashGridPackF16's u32 \[\d+, 1\]/);
     expect(() => hashGridF16(nd.zeros([4, 3]), table, config)).toThrow(/hashGridPackF16's u32/);
+    // Zero points: an empty encoding, nothing dispatched.
+    const packed = hashGridPackF16(table, config);
+    const before = nd.runtime().stats.dispatches;
+    const empty = hashGridF16(nd.zeros([0, 3]), packed, config);
+    expect(empty.shape).toEqual([0, 8]);
+    expect(nd.runtime().stats.dispatches).toBe(before);
+    empty.dispose();
+    packed.dispose();
     table.requiresGrad = true;
     expect(() => hashGridPackF16(table, config)).toThrow(/no backward/);
     expect(() => nd.noGrad(() => hashGridPackF16(table, config)).dispose()).not.toThrow();
