@@ -446,6 +446,7 @@ describe('f16 table copy for rendering (hashGridPackF16, hashGridF16)', () => {
     const config = smallConfig(3, 2);
     const table = hashGridTable(config, new nd.Rng(3));
     expect(() => hashGridPackF16(hashGridTable(smallConfig(3, 1), new nd.Rng(3)), smallConfig(3, 1))).toThrow(/needs 2 or 4 features per level/);
+    expect(() => hashGridF16(nd.zeros([4, 3]), nd.zeros([7, 1], 'u32'), smallConfig(3, 1))).toThrow(/needs 2 or 4 features per level; got 1/);
     expect(() => hashGridF16(nd.zeros([4, 3]), nd.zeros([7, 1], 'u32'), config)).toThrow(/must be hashGridPackF16's u32 \[\d+, 1\]/);
     expect(() => hashGridF16(nd.zeros([4, 3]), table, config)).toThrow(/hashGridPackF16's u32/);
     // Zero points: an empty encoding, nothing dispatched.

@@ -232,6 +232,7 @@ export const hashGridF16 = defineOp({
   forward(_ctx, x: Tensor, packedTable: Tensor, config: HashGridConfig) {
     const grid = prepare(config, 'hashGridF16');
     checkInputs('hashGridF16', x, config.dims, [], config, grid.layout);
+    if (config.features === 1) throw new Error('hashGridF16: an f16 table needs 2 or 4 features per level; got 1 (read the f32 table with hashGrid)');
     const { totalEntries } = grid.layout;
     if (packedTable.dtype !== 'u32' || packedTable.rank !== 2 || packedTable.shape[0] !== totalEntries || packedTable.shape[1] * 2 !== config.features) {
       throw new Error(`hashGridF16: the table must be hashGridPackF16's u32 [${totalEntries}, ${config.features / 2}] for this config, got ${packedTable.dtype} ${shapeString(packedTable.shape)}`);
